@@ -1,0 +1,254 @@
+"""The oracle for StorageBackend: a pure, sequential model of the key-value contract.
+
+States are immutable and hashable and ``expect`` is a pure function, so the same model
+serves the stateful machine (one step at a time) and the linearizability checker
+(searching orders of concurrent operations, memoising states).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Union
+
+from conformance.contract.backend import VersionedRecord
+from conformance.contract.capabilities import ExpiredRecords
+from conformance.contract.errors import NotFoundError, VersionConflictError
+from conformance.contract.record import expires_at
+
+
+# ---------------------------------------------------------------- operations
+
+
+def _short(data: bytes) -> str:
+    return f"<{len(data)} B>" if len(data) > 48 else repr(data)
+
+
+@dataclass(frozen=True)
+class Get:
+    key: str
+
+    def describe(self) -> str:
+        return f"get({self.key!r})"
+
+
+@dataclass(frozen=True)
+class Put:
+    key: str
+    data: bytes
+
+    def describe(self) -> str:
+        return f"put({self.key!r}, {_short(self.data)})"
+
+
+@dataclass(frozen=True)
+class PutIfVersion:
+    key: str
+    data: bytes
+    expected_version: int
+
+    def describe(self) -> str:
+        return f"put_if_version({self.key!r}, {_short(self.data)}, expected_version={self.expected_version})"
+
+
+@dataclass(frozen=True)
+class Delete:
+    key: str
+
+    def describe(self) -> str:
+        return f"delete({self.key!r})"
+
+
+@dataclass(frozen=True)
+class ListByPrefix:
+    prefix: str
+
+    def describe(self) -> str:
+        return f"list_by_prefix({self.prefix!r})"
+
+
+@dataclass(frozen=True)
+class CleanupExpired:
+    def describe(self) -> str:
+        return "cleanup_expired()"
+
+
+KVOperation = Union[Get, Put, PutIfVersion, Delete, ListByPrefix, CleanupExpired]
+
+
+# ---------------------------------------------------------------- outcomes
+
+
+@dataclass(frozen=True)
+class Returned:
+    """A call returned ``value`` (lists normalised to a key-sorted tuple)."""
+
+    value: object
+
+    def describe(self) -> str:
+        value = self.value
+        if isinstance(value, VersionedRecord):
+            return f"returned record v{value.version} {_short(value.data)}"
+        if isinstance(value, tuple):
+            inner = ", ".join(f"{k!r}: v{r.version} {_short(r.data)}" for k, r in value)
+            return f"returned [{inner}]"
+        return f"returned {value!r}"
+
+
+@dataclass(frozen=True)
+class Raised:
+    """A call raised a contract error; only the fields the contract pins are compared."""
+
+    error: str
+    key: str | None = None
+    expected: int | None = None
+    actual: int | None = None
+
+    def describe(self) -> str:
+        fields = [f"{name}={getattr(self, name)!r}" for name in ("key", "expected", "actual") if getattr(self, name) is not None]
+        return f"raised {self.error}({', '.join(fields)})"
+
+
+Outcome = Union[Returned, Raised]
+
+
+def observe(result: object = None, error: BaseException | None = None) -> Outcome:
+    """Turn what a backend did into a comparable outcome."""
+    if error is not None:
+        if isinstance(error, VersionConflictError):
+            return Raised(type(error).__name__, error.key, error.expected, error.actual)
+        if isinstance(error, NotFoundError):
+            return Raised(type(error).__name__, error.key)
+        return Raised(type(error).__name__)
+    if isinstance(result, list):
+        return Returned(tuple(sorted(result, key=lambda item: (item[0], item[1].version, item[1].data))))
+    return Returned(result)
+
+
+# ---------------------------------------------------------------- state
+
+
+@dataclass(frozen=True)
+class Stored:
+    data: bytes
+    version: int
+    expires_at: float | None
+
+    @property
+    def record(self) -> VersionedRecord:
+        return VersionedRecord(self.data, self.version)
+
+
+@dataclass(frozen=True)
+class KVState:
+    """What the store holds and what time it is; treat as immutable."""
+
+    records: Mapping[str, Stored] = field(default_factory=dict)
+    now: float = 0.0
+
+    def __hash__(self) -> int:
+        return hash((frozenset(self.records.items()), self.now))
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, KVState) and self.now == other.now and dict(self.records) == dict(other.records)
+
+    def expired(self, key: str) -> bool:
+        stored = self.records[key]
+        return stored.expires_at is not None and self.now > stored.expires_at
+
+    def at(self, now: float) -> KVState:
+        return KVState(self.records, now)
+
+    def with_record(self, key: str, data: bytes, version: int) -> KVState:
+        return KVState({**self.records, key: Stored(data, version, expires_at(data))}, self.now)
+
+    def without(self, *keys: str) -> KVState:
+        gone = set(keys)
+        return KVState({k: v for k, v in self.records.items() if k not in gone}, self.now)
+
+
+@dataclass(frozen=True)
+class Expectation:
+    """What the contract allows a call to do from a state, the clause that says so, and the state after."""
+
+    clause: str
+    allowed: tuple[Outcome, ...]
+    after: KVState
+
+    def admits(self, outcome: Outcome) -> bool:
+        return outcome in self.allowed
+
+    def describe(self) -> str:
+        if len(self.allowed) == 1:
+            return self.allowed[0].describe()
+        return " or ".join(o.describe() for o in self.allowed)
+
+
+# ---------------------------------------------------------------- the model
+
+
+class KVModel:
+    """The StorageBackend contract as a pure function from (state, operation) to expectation."""
+
+    def __init__(self, expired_records: ExpiredRecords = ExpiredRecords.KEPT_UNTIL_CLEANUP) -> None:
+        self.expired_records = expired_records
+
+    @property
+    def hides_expired(self) -> bool:
+        return self.expired_records is ExpiredRecords.HIDDEN
+
+    def initial(self, now: float = 0.0) -> KVState:
+        return KVState({}, now)
+
+    def visible(self, state: KVState) -> dict[str, VersionedRecord]:
+        """The records a caller can see now."""
+        return {k: s.record for k, s in self.live_items(state)}
+
+    def live_items(self, state: KVState) -> Iterator[tuple[str, Stored]]:
+        for key, stored in state.records.items():
+            if not (self.hides_expired and state.expired(key)):
+                yield key, stored
+
+    def _lookup(self, state: KVState, key: str) -> tuple[Stored | None, str]:
+        """The visible record at key, and the clause that governs its absence."""
+        stored = state.records.get(key)
+        if stored is not None and self.hides_expired and state.expired(key):
+            return None, "BK-17"
+        return stored, "BK-4"
+
+    def expect(self, state: KVState, op: KVOperation) -> Expectation:
+        if isinstance(op, Get):
+            stored, absent_clause = self._lookup(state, op.key)
+            if stored is None:
+                return Expectation(absent_clause, (Raised("NotFoundError", op.key),), state)
+            return Expectation("BK-11", (Returned(stored.record),), state)
+        if isinstance(op, Put):
+            stored, absent_clause = self._lookup(state, op.key)
+            version = 1 if stored is None else stored.version + 1
+            clause = ("BK-17" if absent_clause == "BK-17" else "BK-5") if stored is None else "BK-6"
+            return Expectation(clause, (Returned(version),), state.with_record(op.key, op.data, version))
+        if isinstance(op, PutIfVersion):
+            stored, absent_clause = self._lookup(state, op.key)
+            if stored is None:
+                clause = "BK-17" if absent_clause == "BK-17" else "BK-9"
+                return Expectation(clause, (Raised("NotFoundError", op.key),), state)
+            if stored.version != op.expected_version:
+                conflict = Raised("VersionConflictError", op.key, op.expected_version, stored.version)
+                return Expectation("BK-8", (conflict,), state)
+            version = stored.version + 1
+            return Expectation("BK-7", (Returned(version),), state.with_record(op.key, op.data, version))
+        if isinstance(op, Delete):
+            stored, absent_clause = self._lookup(state, op.key)
+            if stored is None:
+                return Expectation("BK-17" if absent_clause == "BK-17" else "BK-10", (Returned(False),), state.without(op.key))
+            return Expectation("BK-10", (Returned(True),), state.without(op.key))
+        if isinstance(op, ListByPrefix):
+            listed = tuple(
+                sorted((k, s.record) for k, s in self.live_items(state) if k.startswith(op.prefix))
+            )
+            return Expectation("BK-12", (Returned(listed),), state)
+        if isinstance(op, CleanupExpired):
+            expired = [k for k in state.records if state.expired(k)]
+            counts = range(len(expired) + 1) if self.hides_expired else [len(expired)]
+            return Expectation("BK-16", tuple(Returned(n) for n in counts), state.without(*expired))
+        raise TypeError(f"not a KV operation: {op!r}")

@@ -1,0 +1,125 @@
+"""Clauses of SPEC.md as data: the verdict a failing check carries, and the tests that cover each.
+
+SPEC.md is the single source of truth; it ships inside the package so a failure can quote
+the clause it breaks. Tests name their clauses with ``@covers("BK-5")``.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from functools import lru_cache
+from importlib import resources
+from typing import Any, TypeVar
+
+import pytest
+
+_HEADING = re.compile(r"^#{2,6}\s+(?P<id>[A-Z]+-\d+)\s+·\s+(?P<level>MUST|SHOULD|MAY)\s+·\s+(?P<title>.+?)\s*$")
+_TESTS = re.compile(r"^Tests?:\s*(?P<tests>.+)$")
+_TEST_NAME = re.compile(r"`([^`]+)`")
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+@dataclass(frozen=True)
+class Clause:
+    """One numbered rule of the SPEC."""
+
+    id: str
+    level: str
+    title: str
+    tests: tuple[str, ...]
+
+    def headline(self) -> str:
+        return f"{self.id} ({self.level}): {self.title}"
+
+
+class ContractViolation(AssertionError):
+    """A check failed; it names the clause broken so the report can say which rule, not just which line."""
+
+    def __init__(self, clause: str, message: str) -> None:
+        super().__init__(f"[{clause}] {message}")
+        self.clause = clause
+        self.detail = message
+
+
+def violation(clause: str, message: str) -> ContractViolation:
+    """Build the exception for a broken clause (raise it at the call site, so tracebacks point there)."""
+    return ContractViolation(clause, message)
+
+
+def parse_clauses(text: str) -> dict[str, Clause]:
+    """Read clauses from SPEC.md text: a heading ``### BK-5 · MUST · title`` then a ``Tests:`` line."""
+    clauses: dict[str, Clause] = {}
+    current: dict[str, Any] | None = None
+    for line in text.splitlines():
+        heading = _HEADING.match(line)
+        if heading:
+            if current:
+                clauses[current["id"]] = Clause(**current)
+            current = {**heading.groupdict(), "tests": ()}
+            continue
+        tests = _TESTS.match(line.strip())
+        if tests and current is not None:
+            current["tests"] = current["tests"] + tuple(_TEST_NAME.findall(tests.group("tests")))
+    if current:
+        clauses[current["id"]] = Clause(**current)
+    return clauses
+
+
+@lru_cache(maxsize=1)
+def clauses() -> dict[str, Clause]:
+    """The clauses of the SPEC.md shipped with the package (empty if it is missing)."""
+    try:
+        text = resources.files("conformance").joinpath("SPEC.md").read_text(encoding="utf-8")
+    except (FileNotFoundError, OSError):
+        return {}
+    return parse_clauses(text)
+
+
+def describe(clause_id: str) -> str:
+    """The clause's headline, or its bare id if the SPEC does not know it."""
+    found = clauses().get(clause_id)
+    return found.headline() if found else clause_id
+
+
+def covers(*clause_ids: str) -> Callable[[F], F]:
+    """Mark a suite test with the clauses it checks (read by the report and the coverage self-test)."""
+    return pytest.mark.conformance_clause(*clause_ids)
+
+
+def clauses_of_exception(exc: BaseException) -> list[str]:
+    """Clauses named by a failure, looking inside exception groups (Hypothesis reports several bugs as one)."""
+    if isinstance(exc, ContractViolation):
+        return [exc.clause]
+    if isinstance(exc, BaseExceptionGroup):
+        found: list[str] = []
+        for inner in exc.exceptions:
+            found.extend(clauses_of_exception(inner))
+        return found
+    return []
+
+
+def unique(items: Iterable[str]) -> list[str]:
+    """Keep first occurrences, in order."""
+    return list(dict.fromkeys(items))
+
+
+def require(clause: str, ok: bool, message: str) -> None:
+    """Fail with the clause named unless ``ok``: the one assertion form the suite uses."""
+    if not ok:
+        raise ContractViolation(clause, message)
+
+
+def expect_error(clause: str, error_type: type[BaseException], call: Callable[[], Any], what: str) -> Any:
+    """Run ``call`` and return the error it raised, which must be an ``error_type``; otherwise violate ``clause``."""
+    try:
+        result = call()
+    except error_type as exc:
+        return exc
+    except ContractViolation:
+        raise
+    except Exception as exc:
+        raise ContractViolation(clause, f"{what} raised {type(exc).__name__}: {exc}; expected {error_type.__name__}") from exc
+    raise ContractViolation(clause, f"{what} returned {result!r}; expected it to raise {error_type.__name__}")
