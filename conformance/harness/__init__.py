@@ -1,0 +1,20 @@
+"""Driving a target from synchronous test code: loop thread, clock, timeouts, answer checks."""
+
+from conformance.harness.clock import FakeClock
+from conformance.harness.guard import CheckedBackend, SyncBackend
+from conformance.harness.harness import Harness, wall_clock
+from conformance.harness.runner import LEDGER, LoopRunner
+from conformance.harness.target import Target, TargetError, load_target
+
+__all__ = [
+    "LEDGER",
+    "CheckedBackend",
+    "FakeClock",
+    "Harness",
+    "LoopRunner",
+    "SyncBackend",
+    "Target",
+    "TargetError",
+    "load_target",
+    "wall_clock",
+]

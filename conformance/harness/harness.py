@@ -1,0 +1,83 @@
+"""What one test needs to drive one target: its loop, its clock, and fresh checked instances."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from conformance.contract.capabilities import Capabilities
+from conformance.harness.clock import FakeClock
+from conformance.harness.guard import CheckedBackend, SyncBackend
+from conformance.harness.runner import LoopRunner
+from conformance.harness.target import Target
+
+Closer = Callable[[], Awaitable[None]]
+
+
+class Harness:
+    """Owns one event loop for one test; every instance it opens is torn down with it."""
+
+    def __init__(self, target: Target, loop: str, timeout: float) -> None:
+        self.target = target
+        self.loop = loop
+        self.timeout = timeout
+        self.runner = LoopRunner(loop, timeout)
+        self._closers: dict[int, Closer] = {}
+
+    @property
+    def capabilities(self) -> Capabilities:
+        return self.target.capabilities
+
+    @property
+    def controls_time(self) -> bool:
+        """Whether the target takes the kit's clock, so TTL rules can be tested to the millisecond."""
+        return self.target.accepts_clock
+
+    def new_clock(self) -> FakeClock | None:
+        return FakeClock() if self.controls_time else None
+
+    def open_raw(self, **injected: Any) -> Any:
+        """A fresh, unchecked instance; torn down with the harness or by ``release``."""
+
+        async def build() -> tuple[Any, Closer]:
+            return await self.target.open(**injected)
+
+        instance, closer = self.runner.call(f"{self.target.kind} factory", build, timeout=self.timeout + 1)
+        self._closers[id(instance)] = closer
+        return instance
+
+    def open_backend(self, clock: FakeClock | None) -> SyncBackend:
+        """A fresh backend instance behind the kit's checks."""
+        return SyncBackend(CheckedBackend(self.open_raw(clock=clock), self.timeout), self.runner)
+
+    @contextmanager
+    def fresh_backend(self) -> Iterator[tuple[SyncBackend, FakeClock | None]]:
+        """A new instance and its own clock for one Hypothesis example, torn down after it."""
+        clock = self.new_clock()
+        backend = self.open_backend(clock)
+        try:
+            yield backend, clock
+        finally:
+            self.release(backend.checked.raw)
+
+    def release(self, instance: Any) -> list[str]:
+        """Tear one instance down now (machines open one per example; do not pile them up)."""
+        closer = self._closers.pop(id(instance), None)
+        if closer is None:
+            return []
+        try:
+            self.runner.call("teardown", closer)
+        except BaseException as exc:  # noqa: BLE001 - teardown reports, it does not judge
+            return [f"teardown failed: {type(exc).__name__}: {exc}"]
+        return []
+
+    def close(self) -> list[str]:
+        closers, self._closers = list(self._closers.values()), {}
+        return self.runner.close(closers)
+
+
+def wall_clock() -> float:
+    """The time used when the target does not take the kit's clock."""
+    return time.time()

@@ -1,0 +1,111 @@
+"""One event loop per test, in a thread of its own, with every call bounded in time.
+
+The loop lives for the whole test so a backend may keep loop-bound resources (a Redis
+pool, a database connection) across calls. Two bounds guard each call: a cancellation
+scope inside the loop (a backend awaiting forever) and a wait outside it (a backend that
+blocks the loop itself). Either is reported as a violation of BK-19, never a hung CI.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import queue
+import threading
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+import anyio
+from anyio.from_thread import BlockingPortal
+
+from conformance.spec import ContractViolation
+
+T = TypeVar("T")
+
+#: Extra seconds the outside wait grants beyond the in-loop timeout before calling the loop blocked.
+_BLOCKED_GRACE = 2.0
+
+
+class TimeoutLedger:
+    """Counts calls that timed out in this process, so the plugin can stop a run that keeps hanging."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.last = ""
+
+    def record(self, message: str) -> None:
+        self.count += 1
+        self.last = message
+
+
+LEDGER = TimeoutLedger()
+
+
+class LoopRunner:
+    """Runs coroutines on a dedicated asyncio or trio loop and returns their results to the caller's thread."""
+
+    def __init__(self, loop: str, timeout: float) -> None:
+        self.loop = loop
+        self.timeout = timeout
+        self._portal: BlockingPortal | None = None
+        self._blocked = False
+        handoff: queue.Queue[BlockingPortal | BaseException] = queue.Queue()
+        self._thread = threading.Thread(target=self._serve, args=(handoff,), name=f"conformance-{loop}", daemon=True)
+        self._thread.start()
+        started = handoff.get()
+        if isinstance(started, BaseException):
+            raise RuntimeError(f"cannot start the {loop} event loop: {started}") from started
+        self._portal = started
+
+    def _serve(self, handoff: queue.Queue[BlockingPortal | BaseException]) -> None:
+        async def main() -> None:
+            async with BlockingPortal() as portal:
+                handoff.put(portal)
+                await portal.sleep_until_stopped()
+
+        try:
+            anyio.run(main, backend=self.loop)
+        except BaseException as exc:  # reported to the starter if the loop never came up
+            handoff.put(exc)
+
+    def call(self, describe: str, fn: Callable[..., Awaitable[T]], *args: Any, timeout: float | None = None) -> T:
+        """Run ``fn(*args)`` on the loop; ``describe`` names the call in a timeout report."""
+        if self._blocked or self._portal is None:
+            raise ContractViolation("BK-19", f"{describe} not attempted: an earlier call left the event loop blocked")
+        limit = self.timeout if timeout is None else timeout
+
+        async def bounded() -> T:
+            with anyio.fail_after(limit):
+                return await fn(*args)
+
+        future: concurrent.futures.Future[T] = self._portal.start_task_soon(bounded)
+        try:
+            return future.result(timeout=limit + _BLOCKED_GRACE)
+        except TimeoutError as exc:
+            if not future.done():
+                self._blocked = True
+                message = (
+                    f"{describe} blocked the event loop for over {limit + _BLOCKED_GRACE:.0f} s "
+                    "(a synchronous wait inside a coroutine?)"
+                )
+                LEDGER.record(message)
+                raise ContractViolation("BK-19", message) from None
+            message = f"{describe} did not complete within {limit:g} s (--conformance-timeout)"
+            LEDGER.record(message)
+            raise ContractViolation("BK-19", message) from exc
+
+    def close(self, closers: list[Callable[[], Awaitable[None]]] | None = None) -> list[str]:
+        """Tear instances down and stop the loop; return problems instead of raising, so teardown never masks a verdict."""
+        problems: list[str] = []
+        for closer in closers or []:
+            try:
+                self.call("teardown", closer)
+            except BaseException as exc:  # noqa: BLE001 - teardown reports, it does not judge
+                problems.append(f"teardown failed: {type(exc).__name__}: {exc}")
+        if self._portal is not None and not self._blocked:
+            portal, self._portal = self._portal, None
+            try:
+                portal.start_task_soon(portal.stop, True).result(timeout=_BLOCKED_GRACE)
+            except BaseException:  # noqa: BLE001 - a loop that will not stop is abandoned (daemon thread)
+                problems.append("event loop did not stop; abandoned")
+            self._thread.join(timeout=_BLOCKED_GRACE)
+        return problems
