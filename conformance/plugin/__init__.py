@@ -1,0 +1,112 @@
+"""The pytest plugin (entry point ``pytest11``): ``pytest --backend=mypkg:Backend`` runs the shipped suite.
+
+It is inert unless a target is named: no fixtures leak into other projects' tests
+(they live in the suite's own conftest), and the suite is never collected by accident.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Generator
+from pathlib import Path
+
+import pytest
+
+from conformance.harness.runner import LEDGER, LoopRunner
+from conformance.harness.target import Target, TargetError, load_target
+from conformance.plugin import profiles
+from conformance.plugin.options import add_options, add_short_spellings
+from conformance.report.collector import VerdictCollector, pytest_runtest_makereport  # noqa: F401  (hook)
+
+SUITE_DIR = Path(__file__).resolve().parent.parent / "suite"
+TARGET_KEY = pytest.StashKey[Target]()
+LOOPS_KEY = pytest.StashKey[list[str]]()
+COLLECTOR_KEY = pytest.StashKey[VerdictCollector]()
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    add_options(parser)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_load_initial_conftests(early_config: pytest.Config, parser: pytest.Parser, args: list[str]) -> Generator[None, None, None]:
+    result = yield
+    add_short_spellings(parser)
+    return result
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "conformance_clause(*ids): SPEC.md clauses a conformance test checks")
+    spec = config.getoption("conformance_backend", None)
+    if not spec:
+        return
+    try:
+        target = load_target(spec, config.getoption("conformance_backend_options"),
+                             "--backend", "--backend-option", kind="backend")
+        loops = _loops(config, target)
+        _probe(target, loops[0], config.getoption("conformance_timeout"))
+    except TargetError as exc:
+        raise pytest.UsageError(str(exc)) from None
+    config.stash[TARGET_KEY] = target
+    config.stash[LOOPS_KEY] = loops
+    if not config.getoption("hypothesis_profile", None):
+        profiles.load(config.getoption("conformance_profile"))
+    collector = VerdictCollector(target, loops, config.getoption("conformance_report"))
+    config.stash[COLLECTOR_KEY] = collector
+    config.pluginmanager.register(collector, "conformance-verdict")
+    _point_collection_at_suite(config)
+
+
+def _loops(config: pytest.Config, target: Target) -> list[str]:
+    """The loops to run on: those asked for that the target declares; asking only for unsupported ones is an error."""
+    asked = ["asyncio", "trio"] if config.getoption("conformance_loop") == "all" else [config.getoption("conformance_loop")]
+    usable = [loop for loop in asked if loop in target.capabilities.loops]
+    if not usable:
+        raise TargetError(
+            f"{target.spec} declares it runs on {sorted(target.capabilities.loops)} only; "
+            f"--conformance-loop={config.getoption('conformance_loop')} asks for {asked}"
+        )
+    if "trio" in usable:
+        try:
+            import trio  # noqa: F401
+        except ImportError:
+            raise TargetError("--conformance-loop asks for trio, which is not installed (pip install trio)") from None
+    return usable
+
+
+def _probe(target: Target, loop: str, timeout: float) -> None:
+    """Build and tear down one instance before any test, so a broken factory is one line, not N failures."""
+    runner = LoopRunner(loop, timeout)
+    try:
+        async def build_and_close() -> None:
+            _instance, closer = await target.open(clock=None)
+            await closer()
+
+        runner.call(f"{target.kind} factory {target.spec}", build_and_close)
+    except AssertionError as exc:  # a timeout inside the factory
+        raise TargetError(f"{target.kind} factory {target.spec}: {getattr(exc, 'detail', exc)}") from None
+    finally:
+        runner.close()
+
+
+def _point_collection_at_suite(config: pytest.Config) -> None:
+    """Run the shipped suite: alone when no paths were given, beside explicit paths otherwise."""
+    suite = str(SUITE_DIR)
+    explicit = config.args_source == pytest.Config.ArgsSource.ARGS
+    if not explicit:
+        config.args[:] = [suite]
+    elif not any(str(Path(arg.split("::")[0]).resolve()).startswith(suite) for arg in config.args):
+        config.args.append(suite)
+
+
+def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool | None:
+    """Never collect the suite without a target: its tests would have nothing to check."""
+    if TARGET_KEY not in config.stash and SUITE_DIR in (collection_path, *collection_path.parents):
+        return True
+    return None
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_teardown(item: pytest.Item) -> None:
+    limit = item.config.getoption("conformance_max_timeouts", 3)
+    if TARGET_KEY in item.config.stash and LEDGER.count >= limit:
+        item.session.shouldstop = f"conformance: {LEDGER.count} calls timed out (last: {LEDGER.last}); stopping"

@@ -1,0 +1,68 @@
+"""Command-line options, in a namespaced spelling that never collides and a short one when free.
+
+Many projects' conftests already define ``--backend``; the kit's short spellings are
+added only after those conftests load, and only if nobody took them.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from conformance.plugin.profiles import PROFILES
+
+#: (short spelling, namespaced spelling, dest, extra argparse keywords)
+TARGET_OPTIONS: tuple[tuple[str, str, str, dict[str, Any]], ...] = (
+    ("--backend", "--conformance-backend", "conformance_backend",
+     dict(metavar="MODULE:ATTR", help="StorageBackend factory to check (class or callable).")),
+    ("--backend-option", "--conformance-backend-option", "conformance_backend_options",
+     dict(action="append", metavar="KEY=VALUE", help="Keyword argument for the backend factory (repeatable).")),
+)
+
+
+def add_options(parser: pytest.Parser) -> None:
+    group = parser.getgroup("conformance", "task-storage conformance kit")
+    for _short, long, dest, extra in TARGET_OPTIONS:
+        group.addoption(long, dest=dest, **extra)
+    group.addoption(
+        "--conformance-loop", dest="conformance_loop", default="asyncio", choices=["asyncio", "trio", "all"],
+        help="Event loop to run the target on; 'all' runs each test on asyncio and trio (default: asyncio).",
+    )
+    group.addoption(
+        "--conformance-profile", dest="conformance_profile", default="ci", choices=sorted(PROFILES),
+        help="Hypothesis profile: 'ci' (fast, derandomized, default) or 'thorough'.",
+    )
+    group.addoption(
+        "--conformance-timeout", dest="conformance_timeout", type=float, default=10.0, metavar="SECONDS",
+        help="Bound on every single call into the target (default: 10).",
+    )
+    group.addoption(
+        "--conformance-max-timeouts", dest="conformance_max_timeouts", type=int, default=3, metavar="N",
+        help="Stop the run after this many timed-out calls (default: 3).",
+    )
+    group.addoption(
+        "--conformance-report", dest="conformance_report", metavar="PATH",
+        help="Write the per-clause verdict as JSON to PATH.",
+    )
+
+
+def _taken(parser: pytest.Parser) -> set[str]:
+    names: set[str] = set()
+    for group in getattr(parser, "_groups", []):
+        for option in getattr(group, "options", []):
+            names.update(option.names())
+    return names
+
+
+def add_short_spellings(parser: pytest.Parser) -> list[str]:
+    """Add ``--backend`` and friends unless a conftest defined them; return the ones skipped."""
+    taken = _taken(parser)
+    skipped = []
+    group = parser.getgroup("conformance")
+    for short, long, dest, extra in TARGET_OPTIONS:
+        if short in taken:
+            skipped.append(f"{short} (use {long})")
+            continue
+        group.addoption(short, dest=dest, **{**extra, "help": f"Short for {long}."})
+    return skipped

@@ -1,0 +1,51 @@
+"""Hypothesis settings profiles for the kit.
+
+``conformance-ci`` (the default) is derandomized: the same examples every run, so a gate
+that passed yesterday passes today on the same code, and a failure replays exactly.
+``conformance-thorough`` explores with fresh randomness and many more examples.
+"""
+
+from __future__ import annotations
+
+from hypothesis import HealthCheck, Phase, settings
+
+PROFILES: dict[str, str] = {"ci": "conformance-ci", "thorough": "conformance-thorough"}
+
+_COMMON = dict(
+    deadline=None,  # time is judged by --conformance-timeout per call, not per example
+    # One loop per test serves every example; each example opens its own fresh instance.
+    suppress_health_check=[
+        HealthCheck.too_slow,
+        HealthCheck.data_too_large,
+        HealthCheck.filter_too_much,
+        HealthCheck.function_scoped_fixture,
+    ],
+    print_blob=True,
+    report_multiple_bugs=True,
+)
+
+settings.register_profile(
+    "conformance-ci",
+    max_examples=60,
+    stateful_step_count=40,
+    derandomize=True,
+    database=None,
+    phases=[Phase.explicit, Phase.generate, Phase.target, Phase.shrink],
+    **_COMMON,
+)
+settings.register_profile(
+    "conformance-thorough",
+    max_examples=1000,
+    stateful_step_count=100,
+    **_COMMON,
+)
+
+
+def load(name: str) -> None:
+    """Activate a kit profile by its short name."""
+    settings.load_profile(PROFILES[name])
+
+
+def examples(base: int) -> int:
+    """Scale a test's example count to the active profile (the thorough profile multiplies by 10)."""
+    return base * max(1, settings.default.max_examples // 60)

@@ -1,0 +1,142 @@
+"""The verdict per clause: which rules a run showed broken, met, waived or never checked.
+
+A failing test names its clause through the ContractViolation it raised, or through its
+``covers`` marker. The verdict reaches the terminal, each failure's report, and optionally
+a JSON file a CI can keep.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from conformance import spec
+from conformance.harness.target import Target
+
+CLAUSES_PROPERTY = "conformance_clauses"
+COVERS_PROPERTY = "conformance_covers"
+
+
+def clauses_for_failure(item: pytest.Item, excinfo: pytest.ExceptionInfo[BaseException] | None) -> list[str]:
+    """The clauses a failure breaks: named by the exception when it knows, else by the test's marker."""
+    named = spec.clauses_of_exception(excinfo.value) if excinfo is not None else []
+    if named:
+        return spec.unique(named)
+    marker = item.get_closest_marker("conformance_clause")
+    return list(marker.args) if marker else []
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
+    """Attach the clauses to the report (user_properties survive xdist) and quote them in the failure."""
+    report = yield
+    marker = item.get_closest_marker("conformance_clause")
+    if marker and call.when == "call":
+        report.user_properties.append((COVERS_PROPERTY, list(marker.args)))
+    if report.failed and marker is not None:
+        broken = clauses_for_failure(item, call.excinfo)
+        report.user_properties.append((CLAUSES_PROPERTY, broken))
+        report.sections.append(("conformance verdict", "\n".join(f"violates {spec.describe(c)}" for c in broken)))
+    return report
+
+
+class VerdictCollector:
+    """Registered as a plugin when a target is named; gathers every suite report into the verdict."""
+
+    def __init__(self, target: Target, loops: list[str], json_path: str | None) -> None:
+        self.target = target
+        self.loops = loops
+        self.json_path = json_path
+        self.tests: dict[str, dict[str, Any]] = {}
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        props = dict(report.user_properties)
+        if COVERS_PROPERTY not in props and CLAUSES_PROPERTY not in props:
+            return
+        entry = self.tests.setdefault(report.nodeid, {"outcome": "passed", "covers": [], "violated": []})
+        if COVERS_PROPERTY in props:
+            entry["covers"] = props[COVERS_PROPERTY]
+        if report.failed:
+            entry["outcome"] = "failed"
+            entry["violated"] = spec.unique(entry["violated"] + props.get(CLAUSES_PROPERTY, []))
+        elif report.skipped and report.when in ("setup", "call"):
+            entry["outcome"] = "skipped"
+            entry["reason"] = _skip_reason(report)
+
+    def executed(self) -> int:
+        return sum(1 for t in self.tests.values() if t["outcome"] in ("passed", "failed"))
+
+    def verdict(self) -> dict[str, Any]:
+        by_clause: dict[str, dict[str, list[str]]] = defaultdict(lambda: {"passed": [], "failed": [], "skipped": []})
+        for nodeid, test in self.tests.items():
+            for clause in test["violated"]:
+                by_clause[clause]["failed"].append(nodeid)
+            if test["outcome"] == "failed":
+                continue  # a failed test proves only what its failure names; its other clauses stay unshown
+            for clause in test["covers"]:
+                by_clause[clause][test["outcome"]].append(nodeid)
+        known = spec.clauses()
+        clauses = {}
+        for clause_id in sorted(set(known) | set(by_clause), key=_clause_order):
+            tests = by_clause.get(clause_id, {"passed": [], "failed": [], "skipped": []})
+            status = "violated" if tests["failed"] else "met" if tests["passed"] else "skipped" if tests["skipped"] else "not run"
+            found = known.get(clause_id)
+            clauses[clause_id] = {
+                "level": found.level if found else None,
+                "title": found.title if found else None,
+                "status": status,
+                "failed_tests": tests["failed"],
+            }
+        violated = [c for c, v in clauses.items() if v["status"] == "violated"]
+        return {
+            "target": self.target.spec,
+            "kind": self.target.kind,
+            "loops": self.loops,
+            "verdict": "fail" if violated or not self.executed() else "pass",
+            "violated": violated,
+            "clauses": clauses,
+            "tests": self.tests,
+        }
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
+        if not self.executed() and exitstatus in (pytest.ExitCode.OK, pytest.ExitCode.NO_TESTS_COLLECTED):
+            # A run that checked nothing is not a pass.
+            session.exitstatus = pytest.ExitCode.TESTS_FAILED
+        if self.json_path:
+            Path(self.json_path).write_text(json.dumps(self.verdict(), indent=2, sort_keys=True), encoding="utf-8")
+
+    def pytest_terminal_summary(self, terminalreporter: Any) -> None:
+        result = self.verdict()
+        counts: dict[str, int] = defaultdict(int)
+        for clause in result["clauses"].values():
+            counts[clause["status"]] += 1
+        verdict = result["verdict"].upper()
+        terminalreporter.section(f"conformance verdict: {verdict}", sep="=", bold=True, red=verdict == "FAIL", green=verdict == "PASS")
+        terminalreporter.line(f"{self.target.kind} {self.target.spec} on {', '.join(self.loops)}")
+        if not self.executed():
+            terminalreporter.line("no conformance test ran: a run that checks nothing is not a pass", red=True)
+        for clause_id in result["violated"]:
+            clause = result["clauses"][clause_id]
+            terminalreporter.line(f"violates {spec.describe(clause_id)}", red=True)
+            for nodeid in clause["failed_tests"][:3]:
+                terminalreporter.line(f"    {nodeid}")
+        terminalreporter.line(
+            "clauses: " + ", ".join(f"{counts[s]} {s}" for s in ("met", "violated", "skipped", "not run") if counts[s])
+        )
+
+
+def _skip_reason(report: pytest.TestReport) -> str:
+    longrepr = report.longrepr
+    if isinstance(longrepr, tuple) and len(longrepr) == 3:
+        return str(longrepr[2])
+    return str(longrepr)
+
+
+def _clause_order(clause_id: str) -> tuple[str, int]:
+    prefix, _, number = clause_id.partition("-")
+    return (prefix, int(number) if number.isdigit() else 0)

@@ -1,0 +1,53 @@
+"""Fixtures of the shipped suite; scoped to it, so they never clash with a project's own fixtures."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from conformance.harness import FakeClock, Harness, SyncBackend, Target
+from conformance.plugin import LOOPS_KEY, TARGET_KEY
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """Every test that drives the target runs once per requested event loop."""
+    if "harness" in metafunc.fixturenames:
+        loops = metafunc.config.stash[LOOPS_KEY]
+        metafunc.parametrize("harness", loops, ids=loops, indirect=True)
+
+
+@pytest.fixture
+def target(pytestconfig: pytest.Config) -> Target:
+    return pytestconfig.stash[TARGET_KEY]
+
+
+@pytest.fixture
+def harness(request: pytest.FixtureRequest, target: Target, pytestconfig: pytest.Config) -> Iterator[Harness]:
+    harness = Harness(target, request.param, pytestconfig.getoption("conformance_timeout"))
+    try:
+        yield harness
+    finally:
+        problems = harness.close()
+        if problems:
+            request.node.add_report_section("teardown", "conformance", "\n".join(problems))
+
+
+@pytest.fixture
+def clock(harness: Harness) -> FakeClock | None:
+    """The kit's clock if the target takes one, else None (TTL tests then use far past/future expiries)."""
+    return harness.new_clock()
+
+
+@pytest.fixture
+def backend(harness: Harness, clock: FakeClock | None) -> SyncBackend:
+    """A fresh instance of the backend under test, behind the kit's timeouts and checks."""
+    return harness.open_backend(clock)
+
+
+@pytest.fixture
+def fake_clock(clock: FakeClock | None) -> FakeClock:
+    """For tests of exact TTL boundaries: skipped, visibly, for targets that do not take a clock."""
+    if clock is None:
+        pytest.skip("the target does not accept a clock= keyword, so exact expiry boundaries cannot be tested")
+    return clock

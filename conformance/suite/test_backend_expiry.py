@@ -1,0 +1,75 @@
+"""BK-15 to BK-17: expiry by the injected clock, cleanup, and what expired records look like."""
+
+from __future__ import annotations
+
+from conformance import ExpiredRecords, NotFoundError, VersionedRecord
+from conformance.harness import FakeClock, Harness, SyncBackend
+from conformance.spec import covers, expect_error, require
+from conformance.strategies import ABSENT, FAR_FUTURE, FAR_PAST, record_bytes
+
+
+@covers("BK-15")
+def test_expiry_boundary_is_exclusive(harness: Harness, backend: SyncBackend, fake_clock: FakeClock) -> None:
+    deadline = fake_clock() + 60
+    backend.put("k", record_bytes("ttl", deadline))
+    fake_clock.set(deadline)
+    require("BK-15", backend.get("k").version == 1, "the record vanished at its expiresAt instant (the boundary is exclusive)")
+    require("BK-15", backend.cleanup_expired() == 0, "cleanup treated a record as expired at its expiresAt instant")
+    fake_clock.advance(0.001)
+    if harness.capabilities.expired_records is ExpiredRecords.HIDDEN:
+        expect_error("BK-15", NotFoundError, lambda: backend.get("k"), "get one millisecond past expiresAt (declared HIDDEN)")
+    else:
+        removed = backend.cleanup_expired()
+        require("BK-15", removed == 1, f"one millisecond past expiresAt, cleanup removed {removed} record(s), expected 1")
+
+
+@covers("BK-16")
+def test_cleanup_removes_exactly_the_expired(harness: Harness, backend: SyncBackend, clock: FakeClock | None) -> None:
+    now = clock() if clock else None
+    past = now - 1 if now is not None else FAR_PAST
+    future = now + 3600 if now is not None else FAR_FUTURE
+    backend.put("past", record_bytes("p", past))
+    backend.put("future", record_bytes("f", future))
+    backend.put("null", record_bytes("n", None))
+    backend.put("absent", record_bytes("a", ABSENT))
+    removed = backend.cleanup_expired()
+    hidden = harness.capabilities.expired_records is ExpiredRecords.HIDDEN
+    require("BK-16", removed == 1 or (hidden and removed == 0), f"cleanup_expired returned {removed}, expected 1")
+    remaining = sorted(k for k, _ in backend.list_by_prefix(""))
+    require("BK-16", remaining == ["absent", "future", "null"], f"after cleanup the store holds {remaining}")
+    require("BK-16", backend.cleanup_expired() == 0, "a second cleanup removed records again")
+
+
+@covers("BK-16")
+def test_cleanup_keeps_records_without_readable_expiry(backend: SyncBackend) -> None:
+    odd = {
+        "bad-timestamp": b'{"expiresAt":"yesterday"}',
+        "number": b'{"expiresAt":12}',
+        "array": b'[{"expiresAt":"2000-01-01T00:00:00.000Z"}]',
+        "nested-only": b'{"task":{"expiresAt":"2000-01-01T00:00:00.000Z"}}',
+        "offset-not-utc": b'{"expiresAt":"2000-01-01T00:00:00+01:00"}',
+    }
+    for key, data in odd.items():
+        backend.put(key, data)
+    removed = backend.cleanup_expired()
+    require("BK-16", removed == 0, f"cleanup removed {removed} record(s) whose expiry it cannot read")
+    remaining = sorted(k for k, _ in backend.list_by_prefix(""))
+    require("BK-16", remaining == sorted(odd), f"records without a readable expiry were removed: {sorted(set(odd) - set(remaining))}")
+
+
+@covers("BK-17")
+def test_expired_records_follow_declared_mode(harness: Harness, backend: SyncBackend, clock: FakeClock | None) -> None:
+    data = record_bytes("old", (clock() - 0.001) if clock else FAR_PAST)
+    backend.put("old", data)  # expiresAt one millisecond ago: expired from the start
+    if harness.capabilities.expired_records is ExpiredRecords.HIDDEN:
+        expect_error("BK-17", NotFoundError, lambda: backend.get("old"), "get of an expired record (declared HIDDEN)")
+        require("BK-17", backend.list_by_prefix("old") == [], "a listing shows an expired record (declared HIDDEN)")
+        expect_error("BK-17", NotFoundError, lambda: backend.put_if_version("old", data, 1), "CAS on an expired record (declared HIDDEN)")
+        require("BK-17", backend.delete("old") is False, "delete of an expired record returned True (declared HIDDEN)")
+        require("BK-17", backend.put("old", data) == 1, "put over an expired record must start at version 1 (declared HIDDEN)")
+    else:
+        require("BK-17", backend.get("old") == VersionedRecord(data, 1), "an expired record must stay readable until cleanup")
+        require("BK-17", [k for k, _ in backend.list_by_prefix("old")] == ["old"], "an expired record must stay listed until cleanup")
+        require("BK-17", backend.put_if_version("old", data, 1) == 2, "an expired record must stay writable until cleanup")
+        require("BK-17", backend.cleanup_expired() == 1, "cleanup must remove the expired record")
+        expect_error("BK-17", NotFoundError, lambda: backend.get("old"), "get after cleanup of an expired record")

@@ -1,0 +1,114 @@
+"""BK-4 to BK-10: reading, writing, compare-and-swap and deleting one key."""
+
+from __future__ import annotations
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from conformance import NotFoundError, VersionConflictError, VersionedRecord
+from conformance.harness import Harness, SyncBackend
+from conformance.plugin.profiles import examples
+from conformance.spec import covers, expect_error, require
+from conformance.strategies import keys, other_versions, record_bytes
+
+
+def _data(n: int) -> bytes:
+    return record_bytes({"write": n}, None, serial=n)
+
+
+@covers("BK-4")
+def test_get_missing_key_raises_not_found(backend: SyncBackend) -> None:
+    error = expect_error("BK-4", NotFoundError, lambda: backend.get("nothing-here"), "get('nothing-here')")
+    require("BK-4", error.key == "nothing-here", f"NotFoundError.key is {error.key!r}")
+
+
+@covers("BK-5")
+@settings(max_examples=examples(30))
+@given(key=keys())
+def test_first_put_creates_version_one(harness: Harness, key: str) -> None:
+    with harness.fresh_backend() as (backend, _clock):
+        version = backend.put(key, _data(1))
+        require("BK-5", version == 1, f"put({key!r}) on a new key returned version {version}, expected 1")
+        got = backend.get(key)
+        require("BK-5", got == VersionedRecord(_data(1), 1), f"get({key!r}) after the first put returned v{got.version}")
+        backend.delete(key)
+        again = backend.put(key, _data(2))
+        require("BK-5", again == 1, f"put({key!r}) after delete returned version {again}; a new record starts at 1")
+
+
+@covers("BK-6")
+def test_put_overwrites_and_increments(backend: SyncBackend) -> None:
+    backend.put("k", _data(1))
+    version = backend.put("k", _data(2))
+    require("BK-6", version == 2, f"the second put returned version {version}, expected 2")
+    got = backend.get("k")
+    require("BK-6", got == VersionedRecord(_data(2), 2), f"get after overwrite returned v{got.version} {got.data!r}")
+
+
+@covers("BK-6")
+@settings(max_examples=examples(20))
+@given(writes=st.lists(st.booleans(), min_size=1, max_size=12))
+def test_versions_count_writes(harness: Harness, writes: list[bool]) -> None:
+    """Any mix of puts and successful CASes raises the version by one each."""
+    with harness.fresh_backend() as (backend, _clock):
+        backend.put("k", _data(0))
+        for n, use_cas in enumerate(writes, start=1):
+            version = backend.put_if_version("k", _data(n), n) if use_cas else backend.put("k", _data(n))
+            require("BK-6", version == n + 1, f"write #{n + 1} ({'cas' if use_cas else 'put'}) returned version {version}")
+        require("BK-6", backend.get("k").version == len(writes) + 1, "get disagrees with the versions the writes returned")
+
+
+@covers("BK-7")
+def test_cas_with_current_version_succeeds(backend: SyncBackend) -> None:
+    backend.put("k", _data(1))
+    backend.put("k", _data(2))
+    version = backend.put_if_version("k", _data(3), 2)
+    require("BK-7", version == 3, f"put_if_version with the current version 2 returned {version}, expected 3")
+    require("BK-7", backend.get("k") == VersionedRecord(_data(3), 3), "the CAS write is not what get returns")
+
+
+@covers("BK-8")
+def test_cas_with_stale_version_conflicts(backend: SyncBackend) -> None:
+    backend.put("k", _data(1))
+    backend.put("k", _data(2))
+    error = expect_error("BK-8", VersionConflictError, lambda: backend.put_if_version("k", _data(3), 1), "stale put_if_version")
+    figures = (error.key, error.expected, error.actual)
+    require("BK-8", figures == ("k", 1, 2), f"VersionConflictError(key, expected, actual) = {figures}, expected ('k', 1, 2)")
+    require("BK-8", backend.get("k") == VersionedRecord(_data(2), 2), "a refused CAS changed the record")
+
+
+@covers("BK-8")
+@settings(max_examples=examples(30))
+@given(writes=st.integers(min_value=1, max_value=4), data=st.data())
+def test_cas_with_any_other_version_conflicts(harness: Harness, writes: int, data: st.DataObject) -> None:
+    with harness.fresh_backend() as (backend, _clock):
+        for n in range(writes):
+            backend.put("k", _data(n))
+        wrong = data.draw(other_versions(writes), label="expected_version")
+        error = expect_error("BK-8", VersionConflictError, lambda: backend.put_if_version("k", _data(99), wrong), f"put_if_version(..., {wrong})")
+        require("BK-8", (error.expected, error.actual) == (wrong, writes),
+                f"conflict reports expected={error.expected} actual={error.actual}; expected {wrong}, {writes}")
+        require("BK-8", backend.get("k").version == writes, "a refused CAS changed the version")
+
+
+@covers("BK-9")
+@settings(max_examples=examples(10))
+@given(expected=st.sampled_from([0, 1, 2, 7]))
+def test_cas_on_missing_key_raises_not_found(harness: Harness, expected: int) -> None:
+    with harness.fresh_backend() as (backend, _clock):
+        error = expect_error("BK-9", NotFoundError, lambda: backend.put_if_version("ghost", _data(1), expected),
+                             f"put_if_version('ghost', ..., {expected}) on a missing key")
+        require("BK-9", error.key == "ghost", f"NotFoundError.key is {error.key!r}")
+        expect_error("BK-9", NotFoundError, lambda: backend.get("ghost"), "get('ghost') after a refused CAS")
+
+
+@covers("BK-10")
+def test_delete_reports_presence(backend: SyncBackend) -> None:
+    require("BK-10", backend.delete("k") is False, "delete of a missing key must return False")
+    backend.put("k", _data(1))
+    backend.put("kk", _data(1))
+    require("BK-10", backend.delete("k") is True, "delete of a present key must return True")
+    require("BK-10", backend.delete("k") is False, "a second delete must return False")
+    expect_error("BK-10", NotFoundError, lambda: backend.get("k"), "get after delete")
+    listed = [key for key, _ in backend.list_by_prefix("k")]
+    require("BK-10", listed == ["kk"], f"after deleting 'k', list_by_prefix('k') returned {listed}")
