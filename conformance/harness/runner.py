@@ -32,6 +32,10 @@ class TimeoutLedger:
         self.count = 0
         self.last = ""
 
+    def reset(self) -> None:
+        self.count = 0
+        self.last = ""
+
     def record(self, message: str) -> None:
         self.count += 1
         self.last = message

@@ -46,6 +46,7 @@ def pytest_configure(config: pytest.Config) -> None:
         _probe(target, loops[0], config.getoption("conformance_timeout"))
     except TargetError as exc:
         raise pytest.UsageError(str(exc)) from None
+    LEDGER.reset()
     config.stash[TARGET_KEY] = target
     config.stash[LOOPS_KEY] = loops
     if not config.getoption("hypothesis_profile", None):

@@ -1,0 +1,176 @@
+"""The plugin end to end, as a backend author meets it: from an empty folder, with pytester."""
+
+from __future__ import annotations
+
+from fnmatch import fnmatch
+
+import pytest
+
+from tests.conftest import run_kit, usage_error_line
+
+pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
+
+def test_reference_backend_passes_from_an_empty_folder(pytester: pytest.Pytester) -> None:
+    result, verdict = run_kit(pytester, "--backend=reference_backend:InMemoryBackend")
+    assert result.ret == 0, result.stdout.str()
+    assert verdict is not None and verdict["verdict"] == "pass"
+    assert verdict["violated"] == []
+    assert all(c["status"] == "met" for c in verdict["clauses"].values() if c["level"] == "MUST"), verdict["clauses"]
+    result.stdout.fnmatch_lines(["*conformance verdict: PASS*", "*clauses: * met*"])
+
+
+@pytest.mark.parametrize(
+    ("spec", "expected"),
+    [
+        ("no_colon_here", "*--backend expects 'module:attribute'*got 'no_colon_here'*"),
+        ("no_such_module_xyz:Backend", "*cannot import module 'no_such_module_xyz'*ModuleNotFoundError*"),
+        ("reference_backend:NoSuchThing", "*module 'reference_backend' has no attribute 'NoSuchThing'*"),
+        ("reference_backend.memory:time", "*'time' is a module, not a class or callable*"),
+    ],
+)
+def test_bad_backend_path_is_one_line(pytester: pytest.Pytester, spec: str, expected: str) -> None:
+    result, _ = run_kit(pytester, f"--backend={spec}")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    assert fnmatch(usage_error_line(result), expected), usage_error_line(result)
+
+
+@pytest.mark.parametrize(
+    ("source", "expected"),
+    [
+        ("def Backend():\n    raise RuntimeError('no database configured')\n",
+         "*backend factory mod:Backend raised RuntimeError: no database configured*"),
+        ("from reference_backend import InMemoryBackend\nclass Backend(InMemoryBackend):\n    cleanup_expired = None\n",
+         "*lacks method(s) cleanup_expired required by the contract*"),
+        ("from reference_backend import InMemoryBackend\nclass Backend(InMemoryBackend):\n    def get(self, key):\n        return None\n",
+         "*method(s) get must be coroutine functions*"),
+        ("class Backend:\n    conformance_capabilities = 'fast'\n",
+         "*conformance_capabilities must be a conformance.Capabilities, got str*"),
+    ],
+)
+def test_broken_factories_are_one_line(pytester: pytest.Pytester, source: str, expected: str) -> None:
+    pytester.makepyfile(mod=source)
+    result, _ = run_kit(pytester, "--backend=mod:Backend")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    assert fnmatch(usage_error_line(result), expected), usage_error_line(result)
+
+
+def test_backend_options_reach_the_factory(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(mod='''
+from reference_backend import InMemoryBackend
+
+class Backend(InMemoryBackend):
+    def __init__(self, clock=None, *, namespace):
+        assert namespace == "tenant-7", namespace
+        super().__init__(clock=clock)
+''')
+    result, verdict = run_kit(pytester, "--backend=mod:Backend", "--backend-option", "namespace=tenant-7", "-k", "writes")
+    assert result.ret == 0, result.stdout.str()
+    assert verdict and verdict["verdict"] == "pass"
+    bad, _ = run_kit(pytester, "--backend=mod:Backend", "--backend-option", "not-a-pair")
+    assert bad.ret == pytest.ExitCode.USAGE_ERROR
+    assert "--backend-option expects KEY=VALUE" in usage_error_line(bad)
+
+
+def test_namespaced_spelling_when_a_conftest_owns_backend(pytester: pytest.Pytester) -> None:
+    pytester.makeconftest('''
+def pytest_addoption(parser):
+    parser.addoption("--backend", default="postgres", help="the project's own option")
+''')
+    pytester.makepyfile(test_own='''
+def test_own_option(request):
+    assert request.config.getoption("--backend") == "sqlite"
+''')
+    result, verdict = run_kit(pytester, "--backend=sqlite", "--conformance-backend=reference_backend:InMemoryBackend", "test_own.py")
+    assert result.ret == 0, result.stdout.str() + result.stderr.str()
+    assert verdict and verdict["verdict"] == "pass"
+    result.stdout.fnmatch_lines(["*passed*"])
+    assert "test_own_option" in str(verdict) or result.parseoutcomes()["passed"] > 1
+
+
+def test_factory_teardown_runs_for_every_instance(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(mod='''
+import contextlib, os
+from reference_backend import InMemoryBackend
+
+@contextlib.asynccontextmanager
+async def Backend(clock=None):
+    with open("opened.log", "a") as log:
+        log.write("o")
+    try:
+        yield InMemoryBackend(clock=clock)
+    finally:
+        with open("closed.log", "a") as log:
+            log.write("c")
+''')
+    result, _ = run_kit(pytester, "--backend=mod:Backend", "-k", "writes")
+    assert result.ret == 0, result.stdout.str()
+    opened = (pytester.path / "opened.log").read_text()
+    closed = (pytester.path / "closed.log").read_text()
+    assert len(opened) > 10 and len(closed) == len(opened), (len(opened), len(closed))
+
+
+def test_hanging_backend_is_reported_and_the_run_stops(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(mod='''
+import anyio
+from reference_backend import InMemoryBackend
+
+class Backend(InMemoryBackend):
+    async def get(self, key):
+        await anyio.Event().wait()
+''')
+    result, verdict = run_kit(pytester, "--backend=mod:Backend", "--conformance-timeout=0.5", timeout=120)
+    assert result.ret == pytest.ExitCode.INTERRUPTED  # stopped after --conformance-max-timeouts
+    assert verdict and "BK-19" in verdict["violated"]
+    result.stdout.fnmatch_lines(["*did not complete within 0.5 s*", "*calls timed out*stopping*"])
+    assert result.duration < 60
+
+
+def test_backend_blocking_the_loop_is_reported(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(mod='''
+import time
+from reference_backend import InMemoryBackend
+
+class Backend(InMemoryBackend):
+    async def delete(self, key):
+        time.sleep(3.5)
+        return False
+''')
+    result, verdict = run_kit(pytester, "--backend=mod:Backend", "--conformance-timeout=0.5", "-k", "answers_in_time", timeout=120)
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+    assert verdict and verdict["violated"] == ["BK-19"]
+    result.stdout.fnmatch_lines(["*blocked the event loop*"])
+
+
+def test_a_run_that_checks_nothing_fails(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(skipall='''
+import pytest
+
+def pytest_runtest_setup(item):
+    pytest.skip("everything skipped")
+''')
+    result, verdict = run_kit(pytester, "-p", "skipall", "--backend=reference_backend:InMemoryBackend")
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+    assert verdict and verdict["verdict"] == "fail"
+    result.stdout.fnmatch_lines(["*no conformance test ran*"])
+
+
+def test_asyncio_only_backend_is_not_forced_onto_trio(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(mod='''
+from conformance import Capabilities
+from reference_backend import InMemoryBackend
+
+class Backend(InMemoryBackend):
+    conformance_capabilities = Capabilities(loops=frozenset({"asyncio"}))
+''')
+    only_trio, _ = run_kit(pytester, "--backend=mod:Backend", "--conformance-loop=trio")
+    assert only_trio.ret == pytest.ExitCode.USAGE_ERROR
+    assert "declares it runs on ['asyncio'] only" in usage_error_line(only_trio)
+    both, verdict = run_kit(pytester, "--backend=mod:Backend", "--conformance-loop=all", "-k", "writes")
+    assert both.ret == 0
+    assert verdict and verdict["loops"] == ["asyncio"]
+
+
+def test_suite_is_inert_without_a_target(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(test_plain="def test_ok():\n    assert 1 + 1 == 2\n")
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "-q", "--pyargs", "conformance.suite", "test_plain.py")
+    result.assert_outcomes(passed=1)

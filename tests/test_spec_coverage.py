@@ -1,0 +1,64 @@
+"""SPEC.md and the shipped suite agree in both directions: every clause names tests that exist
+and carry it, and every suite test names clauses that exist and list it."""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+import conformance.suite
+from conformance import spec
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _suite_tests() -> Iterator[tuple[str, tuple[str, ...]]]:
+    """Every test function in the suite as ``module.py::name`` with the clauses its marker names."""
+    for info in pkgutil.iter_modules(conformance.suite.__path__):
+        if not info.name.startswith("test_"):
+            continue
+        module = importlib.import_module(f"conformance.suite.{info.name}")
+        for name, value in vars(module).items():
+            if name.startswith("test_") and callable(value):
+                marks = [m for m in getattr(value, "pytestmark", []) if m.name == "conformance_clause"]
+                yield f"{info.name}.py::{name}", tuple(c for m in marks for c in m.args)
+
+
+CLAUSES = spec.parse_clauses((ROOT / "SPEC.md").read_text(encoding="utf-8"))
+TESTS = dict(_suite_tests())
+
+
+def test_spec_shipped_in_package_is_the_root_spec() -> None:
+    assert spec.clauses() == CLAUSES
+
+
+def test_clause_ids_are_numbered_without_gaps() -> None:
+    by_prefix: dict[str, list[int]] = {}
+    for clause_id in CLAUSES:
+        prefix, _, number = clause_id.partition("-")
+        by_prefix.setdefault(prefix, []).append(int(number))
+    for prefix, numbers in by_prefix.items():
+        assert numbers == list(range(1, len(numbers) + 1)), f"{prefix} clauses are not numbered 1..n in order: {numbers}"
+
+
+@pytest.mark.parametrize("clause_id", sorted(CLAUSES))
+def test_every_clause_names_existing_tests_that_carry_it(clause_id: str) -> None:
+    clause = CLAUSES[clause_id]
+    suite_named = [t for t in clause.tests if t.startswith("test_backend") or t.startswith("test_store")]
+    assert clause.tests, f"{clause_id} names no test"
+    for test in suite_named:
+        assert test in TESTS, f"{clause_id} names {test}, which the suite does not have"
+        assert clause_id in TESTS[test], f"{clause_id} names {test}, but that test's @covers is {TESTS[test]}"
+
+
+@pytest.mark.parametrize("test", sorted(TESTS))
+def test_every_suite_test_names_clauses_that_list_it(test: str) -> None:
+    named = TESTS[test]
+    assert named, f"{test} has no @covers(...) clause"
+    for clause_id in named:
+        assert clause_id in CLAUSES, f"{test} covers {clause_id}, which SPEC.md does not define"
+        assert test in CLAUSES[clause_id].tests, f"{test} covers {clause_id}, but SPEC.md's {clause_id} does not list it"
