@@ -3,13 +3,24 @@
 from __future__ import annotations
 
 import json
+import os
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+ROOT = Path(__file__).resolve().parent.parent
+
 #: Quiet, cache-free, deterministic invocations of the kit.
 BASE_ARGS = ("-p", "no:cacheprovider", "-q", "-W", "ignore::DeprecationWarning")
+
+
+@pytest.fixture(autouse=True)
+def _kit_subprocesses_import_the_gallery(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Subprocesses run in an empty temp folder; let them import ``tests.backends`` like a user's own package."""
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])))
+    yield
 
 
 def run_kit(pytester: pytest.Pytester, *args: str, timeout: float = 300) -> tuple[pytest.RunResult, dict[str, Any] | None]:
