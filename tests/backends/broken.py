@@ -1,0 +1,405 @@
+"""The gallery: deliberately broken backends, one realistic bug each.
+
+Each class changes the reference ``InMemoryBackend`` only where its bug lives, names the
+SPEC clause the bug breaks in ``violates``, and describes the bug in its one-line
+docstring the way the engineer who wrote it would recognise it. The kit must fail every
+one of them, naming that clause; ``GALLERY`` lists them in a stable order.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import json
+import re
+import unicodedata
+from collections.abc import Callable
+from typing import Any, ClassVar
+
+import anyio
+
+from conformance import NotFoundError, VersionConflictError, VersionedRecord, expires_at
+from reference_backend import InMemoryBackend
+
+Clock = Callable[[], float]
+
+
+class _Broken(InMemoryBackend):
+    """Base of the gallery: the reference plus the clause its bug breaks."""
+
+    violates: ClassVar[str]
+
+
+# --- Concurrency (BK-18) ------------------------------------------------------------------
+
+
+class NonAtomicPut(_Broken):
+    """GET then SET in two round trips: concurrent puts read the same version and hand it out twice."""
+
+    violates = "BK-18"
+
+    async def put(self, key: str, data: bytes) -> int:
+        with self._lock:
+            current = self._records.get(key)
+        version = 1 if current is None else current.version + 1
+        await anyio.sleep(0)  # the second round trip
+        with self._lock:
+            self._records[key] = VersionedRecord(bytes(data), version)
+        return version
+
+
+class CasYieldsBeforeWrite(_Broken):
+    """Checks the version, then writes in a second round trip: concurrent CAS calls all win."""
+
+    violates = "BK-18"
+
+    async def put_if_version(self, key: str, data: bytes, expected_version: int) -> int:
+        with self._lock:
+            current = self._records.get(key)
+        if current is None:
+            raise NotFoundError(key)
+        if current.version != expected_version:
+            raise VersionConflictError(key, expected_version, current.version)
+        await anyio.sleep(0)  # the second round trip
+        with self._lock:
+            self._records[key] = VersionedRecord(bytes(data), expected_version + 1)
+        return expected_version + 1
+
+
+# --- Compare-and-swap answers (BK-2, BK-8, BK-9) --------------------------------------------
+
+
+class CasCreatesMissing(_Broken):
+    """Conditional write as an upsert (attribute_not_exists OR version = :v): CAS creates missing keys at version 1."""
+
+    violates = "BK-9"
+
+    async def put_if_version(self, key: str, data: bytes, expected_version: int) -> int:
+        with self._lock:
+            if key not in self._records:
+                self._records[key] = VersionedRecord(bytes(data), 1)
+                return 1
+        return await super().put_if_version(key, data, expected_version)
+
+
+class CasMissingIsConflict(_Broken):
+    """The seed's Redis script: a missing key reads as version 0 and is reported as a conflict."""
+
+    violates = "BK-9"
+
+    async def put_if_version(self, key: str, data: bytes, expected_version: int) -> int:
+        try:
+            return await super().put_if_version(key, data, expected_version)
+        except NotFoundError:
+            raise VersionConflictError(key, expected_version, 0) from None
+
+
+class ConflictFiguresSwapped(_Broken):
+    """Builds VersionConflictError(key, actual, expected): the two figures in the wrong order."""
+
+    violates = "BK-8"
+
+    async def put_if_version(self, key: str, data: bytes, expected_version: int) -> int:
+        try:
+            return await super().put_if_version(key, data, expected_version)
+        except VersionConflictError as conflict:
+            raise VersionConflictError(key, conflict.actual, conflict.expected) from None
+
+
+class CasReturnsBool(_Broken):
+    """Returns the driver's "rows affected > 0" bool from the conditional UPDATE, not the new version."""
+
+    violates = "BK-2"
+
+    async def put_if_version(self, key: str, data: bytes, expected_version: int) -> int:
+        await super().put_if_version(key, data, expected_version)
+        return True
+
+
+# --- Writes and deletes (BK-3, BK-6, BK-10) -------------------------------------------------
+
+
+class PutKeepsVersion(_Broken):
+    """UPSERT that updates the data column but leaves the version column as it was."""
+
+    violates = "BK-6"
+
+    async def put(self, key: str, data: bytes) -> int:
+        with self._lock:
+            current = self._records.get(key)
+            version = 1 if current is None else current.version
+            self._records[key] = VersionedRecord(bytes(data), version)
+            return version
+
+
+class DeleteAlwaysTrue(_Broken):
+    """Returns True once the DELETE command succeeds, ignoring how many rows it removed."""
+
+    violates = "BK-10"
+
+    async def delete(self, key: str) -> bool:
+        await super().delete(key)
+        return True
+
+
+class KeyErrorOnMissing(_Broken):
+    """get indexes the dict directly, so a missing key escapes as a bare KeyError."""
+
+    violates = "BK-3"
+
+    async def get(self, key: str) -> VersionedRecord:
+        with self._lock:
+            return self._records[key]
+
+
+# --- Listings (BK-12) ---------------------------------------------------------------------
+
+
+class GlobPrefixListing(_Broken):
+    """Redis SCAN MATCH: the prefix becomes a glob pattern, so * ? [ ] in it act as wildcards."""
+
+    violates = "BK-12"
+
+    async def list_by_prefix(self, prefix: str) -> list[tuple[str, VersionedRecord]]:
+        with self._lock:
+            return [(k, r) for k, r in self._records.items() if fnmatch.fnmatchcase(k, prefix + "*")]
+
+
+def _like_pattern(pattern: str) -> re.Pattern[str]:
+    """SQL LIKE semantics: % is any run, _ any one character, everything else literal."""
+    wildcards = {"%": ".*", "_": "."}
+    return re.compile("".join(wildcards.get(c, re.escape(c)) for c in pattern), re.DOTALL)
+
+
+class SqlLikePrefixListing(_Broken):
+    """SQL "WHERE key LIKE :prefix || '%'" without ESCAPE: % and _ in the prefix act as wildcards."""
+
+    violates = "BK-12"
+
+    async def list_by_prefix(self, prefix: str) -> list[tuple[str, VersionedRecord]]:
+        like = _like_pattern(prefix + "%")
+        with self._lock:
+            return [(k, r) for k, r in self._records.items() if like.fullmatch(k)]
+
+
+class StaleListingIndex(_Broken):
+    """Serves listings from a second index dict that writes update but delete and cleanup forget."""
+
+    violates = "BK-12"
+
+    def __init__(self, clock: Clock | None = None) -> None:
+        super().__init__(clock)
+        self._index: dict[str, VersionedRecord] = {}
+
+    async def put(self, key: str, data: bytes) -> int:
+        version = await super().put(key, data)
+        with self._lock:
+            self._index[key] = self._records[key]
+        return version
+
+    async def put_if_version(self, key: str, data: bytes, expected_version: int) -> int:
+        version = await super().put_if_version(key, data, expected_version)
+        with self._lock:
+            self._index[key] = self._records[key]
+        return version
+
+    async def list_by_prefix(self, prefix: str) -> list[tuple[str, VersionedRecord]]:
+        with self._lock:
+            return [(k, r) for k, r in self._index.items() if k.startswith(prefix)]
+
+
+# --- Keys (BK-13) -------------------------------------------------------------------------
+
+
+class _MangledKeys(dict[str, VersionedRecord]):
+    """A record dict whose key column rewrites every key it is given, as some engines' columns do."""
+
+    def __init__(self, mangle: Callable[[str], str]) -> None:
+        super().__init__()
+        self.mangle = mangle
+
+    def get(self, key: str, default: Any = None) -> Any:  # type: ignore[override]
+        return super().get(self.mangle(key), default)
+
+    def __contains__(self, key: object) -> bool:
+        return isinstance(key, str) and super().__contains__(self.mangle(key))
+
+    def __setitem__(self, key: str, value: VersionedRecord) -> None:
+        super().__setitem__(self.mangle(key), value)
+
+    def __getitem__(self, key: str) -> VersionedRecord:
+        return super().__getitem__(self.mangle(key))
+
+    def __delitem__(self, key: str) -> None:
+        super().__delitem__(self.mangle(key))
+
+    def pop(self, key: str, *default: Any) -> Any:  # type: ignore[override]
+        return super().pop(self.mangle(key), *default)
+
+
+class _MangledKeyBackend(_Broken):
+    """The reference over a key column that rewrites keys; listing prefixes are rewritten alike."""
+
+    @staticmethod
+    def mangle(key: str) -> str:
+        raise NotImplementedError
+
+    def __init__(self, clock: Clock | None = None) -> None:
+        super().__init__(clock)
+        self._records = _MangledKeys(self.mangle)
+
+    async def list_by_prefix(self, prefix: str) -> list[tuple[str, VersionedRecord]]:
+        return await super().list_by_prefix(self.mangle(prefix))
+
+
+class CaseInsensitiveKeys(_MangledKeyBackend):
+    """Case-insensitive collation on the key column: keys equal under casefold() are one record."""
+
+    violates = "BK-13"
+
+    @staticmethod
+    def mangle(key: str) -> str:
+        return key.casefold()
+
+
+#: Memcached's key limit, in bytes.
+KEY_LIMIT_BYTES = 250
+
+
+class TruncatedKeys(_MangledKeyBackend):
+    """Memcached-style 250-byte key limit: longer keys are silently cut, so long keys collide."""
+
+    violates = "BK-13"
+
+    @staticmethod
+    def mangle(key: str) -> str:
+        return key.encode("utf-8")[:KEY_LIMIT_BYTES].decode("utf-8", errors="ignore")
+
+
+class NfcNormalisedKeys(_MangledKeyBackend):
+    """Normalises keys to Unicode NFC on the way in, so composed and decomposed spellings collide."""
+
+    violates = "BK-13"
+
+    @staticmethod
+    def mangle(key: str) -> str:
+        return unicodedata.normalize("NFC", key)
+
+
+# --- Records (BK-11, BK-14) ---------------------------------------------------------------
+
+
+class ReserialisedData(_Broken):
+    """JSONB-style column: stores the parsed document and hands back json.dumps of it."""
+
+    violates = "BK-11"
+
+    @staticmethod
+    def _as_stored(data: bytes) -> bytes:
+        try:
+            document = json.loads(data)
+        except (ValueError, RecursionError):
+            return data  # not JSON: kept as opaque bytes, so only the JSON path is wrong
+        return json.dumps(document).encode("utf-8")
+
+    async def put(self, key: str, data: bytes) -> int:
+        return await super().put(key, self._as_stored(data))
+
+    async def put_if_version(self, key: str, data: bytes, expected_version: int) -> int:
+        return await super().put_if_version(key, self._as_stored(data), expected_version)
+
+
+#: A MySQL BLOB column's size, in bytes.
+BLOB_BYTES = 65_535
+
+
+class TruncatesLargeRecords(_Broken):
+    """Data in a 64 KiB BLOB column (non-strict SQL mode): longer records are silently cut."""
+
+    violates = "BK-14"
+
+    async def put(self, key: str, data: bytes) -> int:
+        return await super().put(key, data[:BLOB_BYTES])
+
+    async def put_if_version(self, key: str, data: bytes, expected_version: int) -> int:
+        return await super().put_if_version(key, data[:BLOB_BYTES], expected_version)
+
+
+# --- Expiry (BK-15, BK-16, BK-19) ---------------------------------------------------------
+
+
+class _CleanupBy(_Broken):
+    """The reference's atomic cleanup with its own expiry predicate, the one thing its bug changes."""
+
+    @staticmethod
+    def expired(data: bytes, now: float) -> bool:
+        raise NotImplementedError
+
+    async def cleanup_expired(self) -> int:
+        with self._lock:
+            now = self._clock()
+            doomed = [key for key, record in self._records.items() if self.expired(record.data, now)]
+            for key in doomed:
+                del self._records[key]
+            return len(doomed)
+
+
+class ExpiryBoundaryInclusive(_CleanupBy):
+    """Cleanup tests expiresAt <= now, deleting a record at the very instant it is still live."""
+
+    violates = "BK-15"
+
+    @staticmethod
+    def expired(data: bytes, now: float) -> bool:
+        deadline = expires_at(data)
+        return deadline is not None and now >= deadline
+
+
+class CleanupSweepsNeverExpiring(_CleanupBy):
+    """Reads a null or absent expiresAt as epoch 0, so cleanup deletes records that never expire."""
+
+    violates = "BK-16"
+
+    @staticmethod
+    def expired(data: bytes, now: float) -> bool:
+        deadline = expires_at(data)
+        return now > (0.0 if deadline is None else deadline)
+
+
+class HangingCleanup(_Broken):
+    """Waits for a background sweeper's "done" event, but the sweeper was never started."""
+
+    violates = "BK-19"
+
+    def __init__(self, clock: Clock | None = None) -> None:
+        super().__init__(clock)
+        self._sweeper_done: anyio.Event | None = None
+
+    async def cleanup_expired(self) -> int:
+        if self._sweeper_done is None:
+            self._sweeper_done = anyio.Event()
+        await self._sweeper_done.wait()
+        return await super().cleanup_expired()
+
+
+GALLERY: list[type[_Broken]] = [
+    NonAtomicPut,
+    CasYieldsBeforeWrite,
+    CasCreatesMissing,
+    CasMissingIsConflict,
+    ConflictFiguresSwapped,
+    CasReturnsBool,
+    PutKeepsVersion,
+    DeleteAlwaysTrue,
+    KeyErrorOnMissing,
+    GlobPrefixListing,
+    SqlLikePrefixListing,
+    StaleListingIndex,
+    CaseInsensitiveKeys,
+    TruncatedKeys,
+    NfcNormalisedKeys,
+    ReserialisedData,
+    TruncatesLargeRecords,
+    ExpiryBoundaryInclusive,
+    CleanupSweepsNeverExpiring,
+    HangingCleanup,
+]

@@ -1,0 +1,187 @@
+"""Two more correct backends, built differently from the reference.
+
+They exist to prove the kit never fails a correct backend merely because it is built
+another way: ``ThreadedBackend`` does every operation on a worker thread (state truly
+shared across OS threads), and ``YieldingBackend`` suspends inside every operation, so
+any check of the kit that silently assumed "no await between read and write" would
+misjudge it. Both are linearizable, run on asyncio and trio, keep expired records until
+``cleanup_expired`` (the default capabilities) and judge expiry with ``is_expired``.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+
+import anyio
+import anyio.lowlevel
+import anyio.to_thread
+
+from conformance import (
+    Capabilities,
+    NotFoundError,
+    VersionConflictError,
+    VersionedRecord,
+    is_expired,
+)
+
+Clock = Callable[[], float]
+
+
+class ThreadedBackend:
+    """Every operation is a plain function run on a worker thread under a threading.Lock."""
+
+    conformance_capabilities = Capabilities()
+
+    def __init__(self, clock: Clock | None = None) -> None:
+        self._clock = clock or time.time
+        self._records: dict[str, VersionedRecord] = {}
+        self._lock = threading.Lock()
+
+    # The synchronous core: each function is one critical section.
+
+    def _get(self, key: str) -> VersionedRecord:
+        with self._lock:
+            record = self._records.get(key)
+        if record is None:
+            raise NotFoundError(key)
+        return record
+
+    def _put(self, key: str, data: bytes) -> int:
+        with self._lock:
+            current = self._records.get(key)
+            version = 1 if current is None else current.version + 1
+            self._records[key] = VersionedRecord(bytes(data), version)
+            return version
+
+    def _put_if_version(self, key: str, data: bytes, expected_version: int) -> int:
+        with self._lock:
+            current = self._records.get(key)
+            if current is None:
+                raise NotFoundError(key)
+            if current.version != expected_version:
+                raise VersionConflictError(key, expected_version, current.version)
+            version = current.version + 1
+            self._records[key] = VersionedRecord(bytes(data), version)
+            return version
+
+    def _delete(self, key: str) -> bool:
+        with self._lock:
+            return self._records.pop(key, None) is not None
+
+    def _list_by_prefix(self, prefix: str) -> list[tuple[str, VersionedRecord]]:
+        with self._lock:
+            return [(key, record) for key, record in self._records.items() if key.startswith(prefix)]
+
+    def _cleanup_expired(self) -> int:
+        with self._lock:
+            now = self._clock()
+            expired = [key for key, record in self._records.items() if is_expired(record.data, now)]
+            for key in expired:
+                del self._records[key]
+            return len(expired)
+
+    # The async surface: hand each call to a worker thread.
+
+    async def get(self, key: str) -> VersionedRecord:
+        return await anyio.to_thread.run_sync(self._get, key)
+
+    async def put(self, key: str, data: bytes) -> int:
+        return await anyio.to_thread.run_sync(self._put, key, data)
+
+    async def put_if_version(self, key: str, data: bytes, expected_version: int) -> int:
+        return await anyio.to_thread.run_sync(self._put_if_version, key, data, expected_version)
+
+    async def delete(self, key: str) -> bool:
+        return await anyio.to_thread.run_sync(self._delete, key)
+
+    async def list_by_prefix(self, prefix: str) -> list[tuple[str, VersionedRecord]]:
+        return await anyio.to_thread.run_sync(self._list_by_prefix, prefix)
+
+    async def cleanup_expired(self) -> int:
+        return await anyio.to_thread.run_sync(self._cleanup_expired)
+
+
+class YieldingBackend:
+    """Suspends before, inside and after every critical section; an anyio.Lock keeps it atomic."""
+
+    conformance_capabilities = Capabilities()
+
+    def __init__(self, clock: Clock | None = None) -> None:
+        self._clock = clock or time.time
+        self._records: dict[str, VersionedRecord] = {}
+        self._lock_loop: anyio.lowlevel.EventLoopToken | None = None
+        self._async_lock: anyio.Lock | None = None
+
+    def _lock(self) -> anyio.Lock:
+        # Made in the running loop, and made anew if the instance moves to another loop:
+        # an anyio lock belongs to the loop that first used it.
+        loop = anyio.lowlevel.current_token()
+        if self._async_lock is None or self._lock_loop != loop:
+            self._lock_loop, self._async_lock = loop, anyio.Lock()
+        return self._async_lock
+
+    async def get(self, key: str) -> VersionedRecord:
+        await anyio.lowlevel.checkpoint()
+        async with self._lock():
+            await anyio.lowlevel.checkpoint()
+            record = self._records.get(key)
+        await anyio.lowlevel.checkpoint()
+        if record is None:
+            raise NotFoundError(key)
+        return record
+
+    async def put(self, key: str, data: bytes) -> int:
+        await anyio.lowlevel.checkpoint()
+        async with self._lock():
+            current = self._records.get(key)
+            await anyio.sleep(0)
+            version = 1 if current is None else current.version + 1
+            self._records[key] = VersionedRecord(bytes(data), version)
+        await anyio.lowlevel.checkpoint()
+        return version
+
+    async def put_if_version(self, key: str, data: bytes, expected_version: int) -> int:
+        await anyio.lowlevel.checkpoint()
+        async with self._lock():
+            current = self._records.get(key)
+            await anyio.sleep(0)
+            if current is None:
+                raise NotFoundError(key)
+            if current.version != expected_version:
+                raise VersionConflictError(key, expected_version, current.version)
+            version = current.version + 1
+            self._records[key] = VersionedRecord(bytes(data), version)
+        await anyio.lowlevel.checkpoint()
+        return version
+
+    async def delete(self, key: str) -> bool:
+        await anyio.lowlevel.checkpoint()
+        async with self._lock():
+            present = key in self._records
+            await anyio.sleep(0)
+            if present:
+                del self._records[key]
+        await anyio.lowlevel.checkpoint()
+        return present
+
+    async def list_by_prefix(self, prefix: str) -> list[tuple[str, VersionedRecord]]:
+        await anyio.lowlevel.checkpoint()
+        async with self._lock():
+            keys = [key for key in self._records if key.startswith(prefix)]
+            await anyio.sleep(0)
+            listing = [(key, self._records[key]) for key in keys]
+        await anyio.lowlevel.checkpoint()
+        return listing
+
+    async def cleanup_expired(self) -> int:
+        await anyio.lowlevel.checkpoint()
+        async with self._lock():
+            now = self._clock()
+            expired = [key for key, record in self._records.items() if is_expired(record.data, now)]
+            await anyio.sleep(0)
+            for key in expired:
+                del self._records[key]
+        await anyio.lowlevel.checkpoint()
+        return len(expired)
