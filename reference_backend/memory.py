@@ -1,9 +1,9 @@
 """The reference in-memory StorageBackend: the gold standard the kit is tried on.
 
-Every operation runs under one threading lock with no await inside it, so it is atomic
-against concurrent tasks on asyncio and trio and against real threads alike, and it
-cannot deadlock a loop. Expired records are kept until ``cleanup_expired`` (the seeds'
-in-memory behaviour), judged by the injected clock.
+Every operation runs the shared ``RecordTable`` rules under one threading lock with no
+await inside it, so it is atomic against concurrent tasks on asyncio and trio and against
+real threads alike, and it cannot deadlock a loop. Expired records are kept until
+``cleanup_expired`` (the seeds' in-memory behaviour), judged by the injected clock.
 """
 
 from __future__ import annotations
@@ -12,14 +12,8 @@ import threading
 import time
 from collections.abc import Callable
 
-from conformance import (
-    Capabilities,
-    ExpiredRecords,
-    NotFoundError,
-    VersionConflictError,
-    VersionedRecord,
-    is_expired,
-)
+from conformance import Capabilities, ExpiredRecords, VersionedRecord
+from reference_backend.table import RecordTable
 
 
 class InMemoryBackend:
@@ -29,47 +23,29 @@ class InMemoryBackend:
 
     def __init__(self, clock: Callable[[], float] | None = None) -> None:
         self._clock = clock or time.time
-        self._records: dict[str, VersionedRecord] = {}
+        self._table = RecordTable()
         self._lock = threading.Lock()
 
     async def get(self, key: str) -> VersionedRecord:
         with self._lock:
-            record = self._records.get(key)
-        if record is None:
-            raise NotFoundError(key)
-        return record
+            return self._table.get(key)
 
     async def put(self, key: str, data: bytes) -> int:
         with self._lock:
-            current = self._records.get(key)
-            version = 1 if current is None else current.version + 1
-            self._records[key] = VersionedRecord(bytes(data), version)
-            return version
+            return self._table.put(key, data)
 
     async def put_if_version(self, key: str, data: bytes, expected_version: int) -> int:
         with self._lock:
-            current = self._records.get(key)
-            if current is None:
-                raise NotFoundError(key)
-            if current.version != expected_version:
-                raise VersionConflictError(key, expected_version, current.version)
-            self._records[key] = VersionedRecord(bytes(data), current.version + 1)
-            return current.version + 1
+            return self._table.put_if_version(key, data, expected_version)
 
     async def delete(self, key: str) -> bool:
         with self._lock:
-            return self._records.pop(key, None) is not None
+            return self._table.delete(key)
 
     async def list_by_prefix(self, prefix: str) -> list[tuple[str, VersionedRecord]]:
         with self._lock:
-            return [(key, record) for key, record in self._records.items() if key.startswith(prefix)]
+            return self._table.list_by_prefix(prefix)
 
     async def cleanup_expired(self) -> int:
-        # Scan and delete under one lock: a record rewritten with a later expiry between
-        # the two can never be deleted (the seed's TOCTOU).
         with self._lock:
-            now = self._clock()
-            expired = [key for key, record in self._records.items() if is_expired(record.data, now)]
-            for key in expired:
-                del self._records[key]
-            return len(expired)
+            return self._table.cleanup_expired(self._clock())

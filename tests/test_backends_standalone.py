@@ -23,6 +23,7 @@ from conformance import (
     VersionConflictError,
     format_timestamp,
 )
+from conformance.harness.together import run_together
 from conformance.spec import parse_clauses
 from reference_backend import InMemoryBackend
 from tests.backends import broken
@@ -66,18 +67,7 @@ async def raised(call: Awaitable[Any]) -> BaseException | None:
 
 async def concurrently(*calls: Callable[[], Awaitable[Any]]) -> list[Any]:
     """Start every call at once; each call's result, or the exception it raised."""
-    results: list[Any] = [None] * len(calls)
-
-    async def one(index: int) -> None:
-        try:
-            results[index] = await calls[index]()
-        except Exception as exc:
-            results[index] = exc
-
-    async with anyio.create_task_group() as group:
-        for index in range(len(calls)):
-            group.start_soon(one, index)
-    return results
+    return await run_together(list(calls), catch=(Exception,))
 
 
 async def keys_listed(backend: Any, prefix: str) -> set[str]:

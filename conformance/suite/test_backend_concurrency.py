@@ -8,36 +8,19 @@ from __future__ import annotations
 
 from typing import Any
 
-import anyio
-
 from conformance import VersionConflictError
 from conformance.harness import CheckedBackend, SyncBackend
+from conformance.harness.together import run_together
 from conformance.spec import covers, require
 from conformance.strategies import record_bytes
 
 WRITERS = 8
 
 
-async def _together(calls: list[Any]) -> list[Any]:
-    """Start every call in the same loop tick and collect each result or StorageError."""
-    results: list[Any] = [None] * len(calls)
-
-    async def run(i: int) -> None:
-        try:
-            results[i] = await calls[i]()
-        except VersionConflictError as exc:
-            results[i] = exc
-
-    async with anyio.create_task_group() as group:
-        for i in range(len(calls)):
-            group.start_soon(run, i)
-    return results
-
-
 @covers("BK-18")
 def test_concurrent_puts_get_distinct_versions(backend: SyncBackend) -> None:
     async def program(checked: CheckedBackend) -> list[Any]:
-        return await _together([lambda n=n: checked.put("hot", record_bytes({"writer": n}, None, serial=n)) for n in range(WRITERS)])
+        return await run_together([lambda n=n: checked.put("hot", record_bytes({"writer": n}, None, serial=n)) for n in range(WRITERS)])
 
     versions = backend.run(program)
     require("BK-18", sorted(versions) == list(range(1, WRITERS + 1)),
@@ -51,7 +34,7 @@ def test_concurrent_cas_has_one_winner(backend: SyncBackend) -> None:
     backend.put("hot", record_bytes("start", None))
 
     async def program(checked: CheckedBackend) -> list[Any]:
-        return await _together(
+        return await run_together(
             [lambda n=n: checked.put_if_version("hot", record_bytes({"writer": n}, None, serial=n), 1) for n in range(WRITERS)]
         )
 

@@ -39,11 +39,11 @@ class NonAtomicPut(_Broken):
 
     async def put(self, key: str, data: bytes) -> int:
         with self._lock:
-            current = self._records.get(key)
+            current = self._table.records.get(key)
         version = 1 if current is None else current.version + 1
         await anyio.sleep(0)  # the second round trip
         with self._lock:
-            self._records[key] = VersionedRecord(bytes(data), version)
+            self._table.records[key] = VersionedRecord(bytes(data), version)
         return version
 
 
@@ -54,14 +54,10 @@ class CasYieldsBeforeWrite(_Broken):
 
     async def put_if_version(self, key: str, data: bytes, expected_version: int) -> int:
         with self._lock:
-            current = self._records.get(key)
-        if current is None:
-            raise NotFoundError(key)
-        if current.version != expected_version:
-            raise VersionConflictError(key, expected_version, current.version)
+            self._table.check_version(key, expected_version)
         await anyio.sleep(0)  # the second round trip
         with self._lock:
-            self._records[key] = VersionedRecord(bytes(data), expected_version + 1)
+            self._table.records[key] = VersionedRecord(bytes(data), expected_version + 1)
         return expected_version + 1
 
 
@@ -75,8 +71,8 @@ class CasCreatesMissing(_Broken):
 
     async def put_if_version(self, key: str, data: bytes, expected_version: int) -> int:
         with self._lock:
-            if key not in self._records:
-                self._records[key] = VersionedRecord(bytes(data), 1)
+            if key not in self._table.records:
+                self._table.records[key] = VersionedRecord(bytes(data), 1)
                 return 1
         return await super().put_if_version(key, data, expected_version)
 
@@ -125,9 +121,9 @@ class PutKeepsVersion(_Broken):
 
     async def put(self, key: str, data: bytes) -> int:
         with self._lock:
-            current = self._records.get(key)
+            current = self._table.records.get(key)
             version = 1 if current is None else current.version
-            self._records[key] = VersionedRecord(bytes(data), version)
+            self._table.records[key] = VersionedRecord(bytes(data), version)
             return version
 
 
@@ -148,7 +144,7 @@ class KeyErrorOnMissing(_Broken):
 
     async def get(self, key: str) -> VersionedRecord:
         with self._lock:
-            return self._records[key]
+            return self._table.records[key]
 
 
 # --- Listings (BK-12) ---------------------------------------------------------------------
@@ -161,7 +157,7 @@ class GlobPrefixListing(_Broken):
 
     async def list_by_prefix(self, prefix: str) -> list[tuple[str, VersionedRecord]]:
         with self._lock:
-            return [(k, r) for k, r in self._records.items() if fnmatch.fnmatchcase(k, prefix + "*")]
+            return [(k, r) for k, r in self._table.records.items() if fnmatch.fnmatchcase(k, prefix + "*")]
 
 
 def _like_pattern(pattern: str) -> re.Pattern[str]:
@@ -178,7 +174,7 @@ class SqlLikePrefixListing(_Broken):
     async def list_by_prefix(self, prefix: str) -> list[tuple[str, VersionedRecord]]:
         like = _like_pattern(prefix + "%")
         with self._lock:
-            return [(k, r) for k, r in self._records.items() if like.fullmatch(k)]
+            return [(k, r) for k, r in self._table.records.items() if like.fullmatch(k)]
 
 
 class StaleListingIndex(_Broken):
@@ -193,13 +189,13 @@ class StaleListingIndex(_Broken):
     async def put(self, key: str, data: bytes) -> int:
         version = await super().put(key, data)
         with self._lock:
-            self._index[key] = self._records[key]
+            self._index[key] = self._table.records[key]
         return version
 
     async def put_if_version(self, key: str, data: bytes, expected_version: int) -> int:
         version = await super().put_if_version(key, data, expected_version)
         with self._lock:
-            self._index[key] = self._records[key]
+            self._index[key] = self._table.records[key]
         return version
 
     async def list_by_prefix(self, prefix: str) -> list[tuple[str, VersionedRecord]]:
@@ -245,7 +241,7 @@ class _MangledKeyBackend(_Broken):
 
     def __init__(self, clock: Clock | None = None) -> None:
         super().__init__(clock)
-        self._records = _MangledKeys(self.mangle)
+        self._table.records = _MangledKeys(self.mangle)
 
     async def list_by_prefix(self, prefix: str) -> list[tuple[str, VersionedRecord]]:
         return await super().list_by_prefix(self.mangle(prefix))
@@ -337,9 +333,9 @@ class _CleanupBy(_Broken):
     async def cleanup_expired(self) -> int:
         with self._lock:
             now = self._clock()
-            doomed = [key for key, record in self._records.items() if self.expired(record.data, now)]
+            doomed = [key for key, record in self._table.records.items() if self.expired(record.data, now)]
             for key in doomed:
-                del self._records[key]
+                del self._table.records[key]
             return len(doomed)
 
 

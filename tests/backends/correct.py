@@ -13,6 +13,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
+from typing import Any, TypeVar
 
 import anyio
 import anyio.lowlevel
@@ -25,82 +26,46 @@ from conformance import (
     VersionedRecord,
     is_expired,
 )
+from reference_backend.table import RecordTable
 
 Clock = Callable[[], float]
+T = TypeVar("T")
 
 
 class ThreadedBackend:
-    """Every operation is a plain function run on a worker thread under a threading.Lock."""
+    """Every operation runs the shared table rules on a worker thread under a threading.Lock."""
 
     conformance_capabilities = Capabilities()
 
     def __init__(self, clock: Clock | None = None) -> None:
         self._clock = clock or time.time
-        self._records: dict[str, VersionedRecord] = {}
+        self._table = RecordTable()
         self._lock = threading.Lock()
 
-    # The synchronous core: each function is one critical section.
+    async def _on_worker(self, method: Callable[..., T], *args: Any) -> T:
+        def locked() -> T:
+            with self._lock:
+                return method(*args)
 
-    def _get(self, key: str) -> VersionedRecord:
-        with self._lock:
-            record = self._records.get(key)
-        if record is None:
-            raise NotFoundError(key)
-        return record
-
-    def _put(self, key: str, data: bytes) -> int:
-        with self._lock:
-            current = self._records.get(key)
-            version = 1 if current is None else current.version + 1
-            self._records[key] = VersionedRecord(bytes(data), version)
-            return version
-
-    def _put_if_version(self, key: str, data: bytes, expected_version: int) -> int:
-        with self._lock:
-            current = self._records.get(key)
-            if current is None:
-                raise NotFoundError(key)
-            if current.version != expected_version:
-                raise VersionConflictError(key, expected_version, current.version)
-            version = current.version + 1
-            self._records[key] = VersionedRecord(bytes(data), version)
-            return version
-
-    def _delete(self, key: str) -> bool:
-        with self._lock:
-            return self._records.pop(key, None) is not None
-
-    def _list_by_prefix(self, prefix: str) -> list[tuple[str, VersionedRecord]]:
-        with self._lock:
-            return [(key, record) for key, record in self._records.items() if key.startswith(prefix)]
-
-    def _cleanup_expired(self) -> int:
-        with self._lock:
-            now = self._clock()
-            expired = [key for key, record in self._records.items() if is_expired(record.data, now)]
-            for key in expired:
-                del self._records[key]
-            return len(expired)
-
-    # The async surface: hand each call to a worker thread.
+        return await anyio.to_thread.run_sync(locked)
 
     async def get(self, key: str) -> VersionedRecord:
-        return await anyio.to_thread.run_sync(self._get, key)
+        return await self._on_worker(self._table.get, key)
 
     async def put(self, key: str, data: bytes) -> int:
-        return await anyio.to_thread.run_sync(self._put, key, data)
+        return await self._on_worker(self._table.put, key, data)
 
     async def put_if_version(self, key: str, data: bytes, expected_version: int) -> int:
-        return await anyio.to_thread.run_sync(self._put_if_version, key, data, expected_version)
+        return await self._on_worker(self._table.put_if_version, key, data, expected_version)
 
     async def delete(self, key: str) -> bool:
-        return await anyio.to_thread.run_sync(self._delete, key)
+        return await self._on_worker(self._table.delete, key)
 
     async def list_by_prefix(self, prefix: str) -> list[tuple[str, VersionedRecord]]:
-        return await anyio.to_thread.run_sync(self._list_by_prefix, prefix)
+        return await self._on_worker(self._table.list_by_prefix, prefix)
 
     async def cleanup_expired(self) -> int:
-        return await anyio.to_thread.run_sync(self._cleanup_expired)
+        return await self._on_worker(lambda: self._table.cleanup_expired(self._clock()))
 
 
 class YieldingBackend:
