@@ -7,6 +7,7 @@ from conformance.strategies.keys import (
     keys,
     long_keys,
     plain_keys,
+    prefix_candidates,
     prefixes_of,
     variants,
 )
@@ -37,6 +38,7 @@ __all__ = [
     "other_versions",
     "payloads",
     "plain_keys",
+    "prefix_candidates",
     "prefixes_of",
     "record_bytes",
     "records",
