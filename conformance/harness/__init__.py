@@ -1,13 +1,17 @@
 """Driving a target from synchronous test code: loop thread, clock, timeouts, answer checks."""
 
 from conformance.harness.clock import FakeClock
-from conformance.harness.guard import CheckedBackend, SyncBackend
+from conformance.harness.guard import BACKEND_RULES, AnswerRules, Blocking, Checked, CheckedBackend, SyncBackend
 from conformance.harness.harness import Harness, wall_clock
 from conformance.harness.runner import LEDGER, LoopRunner
 from conformance.harness.target import Target, TargetError, load_target
 
 __all__ = [
+    "BACKEND_RULES",
     "LEDGER",
+    "AnswerRules",
+    "Blocking",
+    "Checked",
     "CheckedBackend",
     "FakeClock",
     "Harness",

@@ -1,29 +1,49 @@
-"""Every backend call goes through here: bounded in time, its answer's type and its errors checked.
+"""Every call into a target goes through here: bounded in time, its answer's type and its errors checked.
 
-``CheckedBackend`` is the async face (for concurrent programs inside the loop);
-``SyncBackend`` is the blocking face the suite and the stateful machines use.
+One mechanism serves every contract: ``AnswerRules`` say what a contract's methods must
+return and raise and which clause a timeout breaks. ``Checked`` is the async face (for
+concurrent programs inside the loop); ``Blocking`` is the face the suite and machines call.
 """
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import anyio
 
-from conformance.contract.backend import VersionedRecord
+from conformance.contract.backend import BACKEND_METHODS, VersionedRecord
 from conformance.contract.errors import NotFoundError, StorageError, VersionConflictError
 from conformance.harness.runner import LEDGER, LoopRunner
 from conformance.spec import ContractViolation
 
 
-def describe_call(method: str, args: tuple[Any, ...]) -> str:
-    shown = [f"<{len(a)} B>" if isinstance(a, bytes) and len(a) > 48 else repr(a) for a in args]
+def describe_call(method: str, args: tuple[Any, ...], kwargs: dict[str, Any] | None = None) -> str:
+    def show(value: Any) -> str:
+        text = f"<{len(value)} B>" if isinstance(value, bytes) and len(value) > 48 else repr(value)
+        return text if len(text) <= 80 else text[:77] + "..."
+
+    shown = [show(a) for a in args] + [f"{k}={show(v)}" for k, v in (kwargs or {}).items()]
     return f"{method}({', '.join(shown)})"
 
 
-def _is_int(value: object) -> bool:
+def is_int(value: object) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
+
+
+@dataclass(frozen=True)
+class AnswerRules:
+    """What one contract requires of every answer: the methods, the result and error checks, the timeout clause."""
+
+    methods: tuple[str, ...]
+    check_result: Callable[[str, str, object], None]
+    check_error: Callable[[str, BaseException], None]
+    timeout_clause: str
+
+
+# ------------------------------------------------------------------ StorageBackend rules
 
 
 def _check_record(call: str, record: object) -> None:
@@ -31,22 +51,22 @@ def _check_record(call: str, record: object) -> None:
         raise ContractViolation("BK-2", f"{call} returned {type(record).__name__}, not conformance.VersionedRecord")
     if not isinstance(record.data, bytes):
         raise ContractViolation("BK-2", f"{call} returned a record whose data is {type(record.data).__name__}, not bytes")
-    if not _is_int(record.version) or record.version < 1:
+    if not is_int(record.version) or record.version < 1:
         raise ContractViolation("BK-2", f"{call} returned a record with version {record.version!r}; versions are ints from 1")
 
 
-def check_result(method: str, call: str, result: object) -> None:
+def check_backend_result(method: str, call: str, result: object) -> None:
     """Raise a BK-2 violation if ``result`` is not the type the contract pins for ``method``."""
     if method == "get":
         _check_record(call, result)
     elif method in ("put", "put_if_version"):
-        if not _is_int(result) or result < 1:
+        if not is_int(result) or result < 1:
             raise ContractViolation("BK-2", f"{call} returned {result!r}; a write returns the new version, an int >= 1")
     elif method == "delete":
         if not isinstance(result, bool):
             raise ContractViolation("BK-2", f"{call} returned {result!r}; delete returns a bool")
     elif method == "cleanup_expired":
-        if not _is_int(result) or result < 0:
+        if not is_int(result) or result < 0:
             raise ContractViolation("BK-2", f"{call} returned {result!r}; cleanup returns a count, an int >= 0")
     elif method == "list_by_prefix":
         if not isinstance(result, list):
@@ -57,7 +77,7 @@ def check_result(method: str, call: str, result: object) -> None:
             _check_record(call, item[1])
 
 
-def check_error(call: str, error: BaseException) -> None:
+def check_backend_error(call: str, error: BaseException) -> None:
     """Raise a BK-3 violation unless ``error`` is a well-formed StorageError."""
     if not isinstance(error, StorageError):
         raise ContractViolation(
@@ -65,85 +85,73 @@ def check_error(call: str, error: BaseException) -> None:
         ) from error
     if isinstance(error, NotFoundError) and not isinstance(getattr(error, "key", None), str):
         raise ContractViolation("BK-3", f"{call} raised NotFoundError without a str .key")
-    if isinstance(error, VersionConflictError) and not all(
-        _is_int(getattr(error, name, None)) for name in ("expected", "actual")
-    ):
+    if isinstance(error, VersionConflictError) and not all(is_int(getattr(error, name, None)) for name in ("expected", "actual")):
         raise ContractViolation("BK-3", f"{call} raised VersionConflictError without int .expected and .actual")
 
 
-class CheckedBackend:
-    """Async proxy: the backend's six methods, each timed out and type-checked."""
+BACKEND_RULES = AnswerRules(BACKEND_METHODS, check_backend_result, check_backend_error, "BK-19")
 
-    def __init__(self, backend: Any, timeout: float) -> None:
-        self.raw = backend
+
+# ------------------------------------------------------------------ the proxies
+
+
+class Checked:
+    """Async proxy: each contract method timed out and its answer checked by the contract's rules."""
+
+    def __init__(self, raw: Any, timeout: float, rules: AnswerRules) -> None:
+        self.raw = raw
         self.timeout = timeout
+        self.rules = rules
 
-    async def invoke(self, method: str, *args: Any) -> Any:
-        call = describe_call(method, args)
+    async def invoke(self, method: str, *args: Any, **kwargs: Any) -> Any:
+        call = describe_call(method, args, kwargs)
         try:
             with anyio.fail_after(self.timeout):
-                result = await getattr(self.raw, method)(*args)
+                result = await getattr(self.raw, method)(*args, **kwargs)
         except TimeoutError:
             message = f"{call} did not complete within {self.timeout:g} s (--conformance-timeout)"
             LEDGER.record(message)
-            raise ContractViolation("BK-19", message) from None
+            raise ContractViolation(self.rules.timeout_clause, message) from None
         except ContractViolation:
             raise
         except Exception as error:
-            check_error(call, error)
+            self.rules.check_error(call, error)
             raise
-        check_result(method, call, result)
+        self.rules.check_result(method, call, result)
         return result
 
-    async def get(self, key: str) -> VersionedRecord:
-        return await self.invoke("get", key)
-
-    async def put(self, key: str, data: bytes) -> int:
-        return await self.invoke("put", key, data)
-
-    async def put_if_version(self, key: str, data: bytes, expected_version: int) -> int:
-        return await self.invoke("put_if_version", key, data, expected_version)
-
-    async def delete(self, key: str) -> bool:
-        return await self.invoke("delete", key)
-
-    async def list_by_prefix(self, prefix: str) -> list[tuple[str, VersionedRecord]]:
-        return await self.invoke("list_by_prefix", prefix)
-
-    async def cleanup_expired(self) -> int:
-        return await self.invoke("cleanup_expired")
+    def __getattr__(self, method: str) -> Callable[..., Awaitable[Any]]:
+        if method not in self.rules.methods:
+            raise AttributeError(method)
+        return partial(self.invoke, method)
 
 
-class SyncBackend:
-    """Blocking proxy over ``CheckedBackend``, run on the test's loop: what the suite and machines call."""
+class Blocking:
+    """Blocking proxy over ``Checked``, run on the test's loop: what the suite and machines call."""
 
-    def __init__(self, checked: CheckedBackend, runner: LoopRunner) -> None:
+    def __init__(self, checked: Checked, runner: LoopRunner) -> None:
         self.checked = checked
         self.runner = runner
 
-    def _call(self, method: str, *args: Any) -> Any:
-        # The loop-side bound is a little looser so the per-call bound inside CheckedBackend reports first.
-        call = describe_call(method, args)
-        return self.runner.call(call, self.checked.invoke, method, *args, timeout=self.checked.timeout + 1)
+    def __getattr__(self, method: str) -> Callable[..., Any]:
+        if method not in self.checked.rules.methods:
+            raise AttributeError(method)
 
-    def get(self, key: str) -> VersionedRecord:
-        return self._call("get", key)
+        def call(*args: Any, **kwargs: Any) -> Any:
+            # The loop-side bound is a little looser so the per-call bound inside Checked reports first.
+            return self.runner.call(
+                describe_call(method, args, kwargs),
+                partial(self.checked.invoke, method, *args, **kwargs),
+                timeout=self.checked.timeout + 1,
+            )
 
-    def put(self, key: str, data: bytes) -> int:
-        return self._call("put", key, data)
+        return call
 
-    def put_if_version(self, key: str, data: bytes, expected_version: int) -> int:
-        return self._call("put_if_version", key, data, expected_version)
-
-    def delete(self, key: str) -> bool:
-        return self._call("delete", key)
-
-    def list_by_prefix(self, prefix: str) -> list[tuple[str, VersionedRecord]]:
-        return self._call("list_by_prefix", prefix)
-
-    def cleanup_expired(self) -> int:
-        return self._call("cleanup_expired")
-
-    def run(self, program: Callable[[CheckedBackend], Awaitable[Any]], timeout: float | None = None) -> Any:
-        """Run an async program against the checked backend on the loop (for concurrent probes)."""
+    def run(self, program: Callable[[Checked], Awaitable[Any]], timeout: float | None = None) -> Any:
+        """Run an async program against the checked target on the loop (for concurrent probes)."""
         return self.runner.call("concurrent program", program, self.checked, timeout=timeout)
+
+
+#: The names the suite uses for a backend behind the checks.
+CheckedBackend = Checked
+SyncBackend = Blocking

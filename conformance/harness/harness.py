@@ -9,7 +9,7 @@ from typing import Any
 
 from conformance.contract.capabilities import Capabilities
 from conformance.harness.clock import FakeClock
-from conformance.harness.guard import CheckedBackend, SyncBackend
+from conformance.harness.guard import BACKEND_RULES, AnswerRules, Blocking, Checked, SyncBackend
 from conformance.harness.runner import LoopRunner
 from conformance.harness.target import Target
 
@@ -48,9 +48,13 @@ class Harness:
         self._closers[id(instance)] = closer
         return instance
 
+    def checked(self, instance: Any, rules: AnswerRules) -> Blocking:
+        """``instance`` behind the kit's timeouts and the answer rules of its contract."""
+        return Blocking(Checked(instance, self.timeout, rules), self.runner)
+
     def open_backend(self, clock: FakeClock | None) -> SyncBackend:
         """A fresh backend instance behind the kit's checks."""
-        return SyncBackend(CheckedBackend(self.open_raw(clock=clock), self.timeout), self.runner)
+        return self.checked(self.open_raw(clock=clock), BACKEND_RULES)
 
     @contextmanager
     def fresh_backend(self) -> Iterator[tuple[SyncBackend, FakeClock | None]]:
