@@ -17,14 +17,11 @@ import anyio
 from conformance.contract.backend import BACKEND_METHODS, VersionedRecord
 from conformance.contract.errors import NotFoundError, StorageError, VersionConflictError
 from conformance.harness.runner import LEDGER, LoopRunner
+from conformance.models.operation import show
 from conformance.spec import ContractViolation
 
 
 def describe_call(method: str, args: tuple[Any, ...], kwargs: dict[str, Any] | None = None) -> str:
-    def show(value: Any) -> str:
-        text = f"<{len(value)} B>" if isinstance(value, bytes) and len(value) > 48 else repr(value)
-        return text if len(text) <= 80 else text[:77] + "..."
-
     shown = [show(a) for a in args] + [f"{k}={show(v)}" for k, v in (kwargs or {}).items()]
     return f"{method}({', '.join(shown)})"
 

@@ -15,62 +15,45 @@ from conformance.contract.backend import VersionedRecord
 from conformance.contract.capabilities import ExpiredRecords
 from conformance.contract.errors import NotFoundError, VersionConflictError
 from conformance.contract.record import expires_at
+from conformance.models.operation import Operation, show
 
 
 # ---------------------------------------------------------------- operations
 
 
-def _short(data: bytes) -> str:
-    return f"<{len(data)} B>" if len(data) > 48 else repr(data)
-
-
 @dataclass(frozen=True)
-class Get:
+class Get(Operation):
     key: str
 
-    def describe(self) -> str:
-        return f"get({self.key!r})"
-
 
 @dataclass(frozen=True)
-class Put:
+class Put(Operation):
     key: str
     data: bytes
 
-    def describe(self) -> str:
-        return f"put({self.key!r}, {_short(self.data)})"
-
 
 @dataclass(frozen=True)
-class PutIfVersion:
+class PutIfVersion(Operation):
     key: str
     data: bytes
     expected_version: int
 
-    def describe(self) -> str:
-        return f"put_if_version({self.key!r}, {_short(self.data)}, expected_version={self.expected_version})"
+    keywords = ("expected_version",)
 
 
 @dataclass(frozen=True)
-class Delete:
+class Delete(Operation):
     key: str
 
-    def describe(self) -> str:
-        return f"delete({self.key!r})"
-
 
 @dataclass(frozen=True)
-class ListByPrefix:
+class ListByPrefix(Operation):
     prefix: str
 
-    def describe(self) -> str:
-        return f"list_by_prefix({self.prefix!r})"
-
 
 @dataclass(frozen=True)
-class CleanupExpired:
-    def describe(self) -> str:
-        return "cleanup_expired()"
+class CleanupExpired(Operation):
+    pass
 
 
 KVOperation = Union[Get, Put, PutIfVersion, Delete, ListByPrefix, CleanupExpired]
@@ -88,9 +71,9 @@ class Returned:
     def describe(self) -> str:
         value = self.value
         if isinstance(value, VersionedRecord):
-            return f"returned record v{value.version} {_short(value.data)}"
+            return f"returned record v{value.version} {show(value.data)}"
         if isinstance(value, tuple):
-            inner = ", ".join(f"{k!r}: v{r.version} {_short(r.data)}" for k, r in value)
+            inner = ", ".join(f"{k!r}: v{r.version} {show(r.data)}" for k, r in value)
             return f"returned [{inner}]"
         return f"returned {value!r}"
 

@@ -1,0 +1,31 @@
+"""What every model operation shares: it describes itself as the call a person would type."""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from typing import Any, ClassVar
+
+
+def show(value: Any) -> str:
+    """A short, exact-enough rendering of an argument for failure messages."""
+    if isinstance(value, bytes) and len(value) > 48:
+        return f"<{len(value)} B>"
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+class Operation:
+    """Base of the frozen dataclasses naming one call; subclasses may set ``method`` if it is not the snake-cased class name."""
+
+    method: ClassVar[str] = ""
+    #: Fields shown as keywords rather than positionally.
+    keywords: ClassVar[tuple[str, ...]] = ()
+
+    def describe(self) -> str:
+        name = self.method or re.sub(r"(?<!^)(?=[A-Z])", "_", type(self).__name__).lower()
+        parts = []
+        for field in dataclasses.fields(self):  # type: ignore[arg-type]
+            value = getattr(self, field.name)
+            parts.append(f"{field.name}={show(value)}" if field.name in self.keywords else show(value))
+        return f"{name}({', '.join(parts)})"
