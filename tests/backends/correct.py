@@ -21,6 +21,7 @@ import anyio.to_thread
 
 from conformance import (
     Capabilities,
+    ExpiredRecords,
     NotFoundError,
     VersionConflictError,
     VersionedRecord,
@@ -150,3 +151,55 @@ class YieldingBackend:
                 del self._records[key]
         await anyio.lowlevel.checkpoint()
         return len(expired)
+
+
+class HidingBackend:
+    """Native expiry, like Redis: an expired record is purged the moment anything touches it.
+
+    Declares ``ExpiredRecords.HIDDEN``, so the kit's hidden-mode oracle is tried on a real
+    implementation of it; cleanup then finds only records nobody has touched since they expired.
+    """
+
+    conformance_capabilities = Capabilities(expired_records=ExpiredRecords.HIDDEN)
+
+    def __init__(self, clock: Clock | None = None) -> None:
+        self._clock = clock or time.time
+        self._table = RecordTable()
+        self._lock = threading.Lock()
+
+    def _purge(self, *keys: str) -> None:
+        now = self._clock()
+        for key in keys or list(self._table.records):
+            record = self._table.records.get(key)
+            if record is not None and is_expired(record.data, now):
+                del self._table.records[key]
+
+    async def get(self, key: str) -> VersionedRecord:
+        with self._lock:
+            self._purge(key)
+            return self._table.get(key)
+
+    async def put(self, key: str, data: bytes) -> int:
+        with self._lock:
+            self._purge(key)
+            return self._table.put(key, data)
+
+    async def put_if_version(self, key: str, data: bytes, expected_version: int) -> int:
+        with self._lock:
+            self._purge(key)
+            return self._table.put_if_version(key, data, expected_version)
+
+    async def delete(self, key: str) -> bool:
+        with self._lock:
+            self._purge(key)
+            return self._table.delete(key)
+
+    async def list_by_prefix(self, prefix: str) -> list[tuple[str, VersionedRecord]]:
+        with self._lock:
+            listed = self._table.list_by_prefix(prefix)
+            self._purge(*(key for key, _ in listed))
+            return [(key, record) for key, record in listed if key in self._table.records]
+
+    async def cleanup_expired(self) -> int:
+        with self._lock:
+            return self._table.cleanup_expired(self._clock())
