@@ -1,7 +1,8 @@
 """Driving a target from synchronous test code: loop thread, clock, timeouts, answer checks."""
 
 from conformance.harness.clock import FakeClock
-from conformance.harness.guard import BACKEND_RULES, AnswerRules, Blocking, Checked, CheckedBackend, SyncBackend
+from conformance.harness.answers import BACKEND_RULES, STORE_RULES
+from conformance.harness.guard import AnswerRules, Blocking, Checked, CheckedBackend, SyncBackend, SyncStore
 from conformance.harness.harness import Harness, wall_clock
 from conformance.harness.runner import LEDGER, LoopRunner
 from conformance.harness.target import Target, TargetError, load_target
@@ -16,7 +17,9 @@ __all__ = [
     "FakeClock",
     "Harness",
     "LoopRunner",
+    "STORE_RULES",
     "SyncBackend",
+    "SyncStore",
     "Target",
     "TargetError",
     "load_target",

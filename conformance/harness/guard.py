@@ -14,8 +14,6 @@ from typing import Any
 
 import anyio
 
-from conformance.contract.backend import BACKEND_METHODS, VersionedRecord
-from conformance.contract.errors import NotFoundError, StorageError, VersionConflictError
 from conformance.harness.runner import LEDGER, LoopRunner
 from conformance.models.operation import show
 from conformance.spec import ContractViolation
@@ -26,10 +24,6 @@ def describe_call(method: str, args: tuple[Any, ...], kwargs: dict[str, Any] | N
     return f"{method}({', '.join(shown)})"
 
 
-def is_int(value: object) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
 @dataclass(frozen=True)
 class AnswerRules:
     """What one contract requires of every answer: the methods, the result and error checks, the timeout clause."""
@@ -38,55 +32,6 @@ class AnswerRules:
     check_result: Callable[[str, str, object], None]
     check_error: Callable[[str, BaseException], None]
     timeout_clause: str
-
-
-# ------------------------------------------------------------------ StorageBackend rules
-
-
-def _check_record(call: str, record: object) -> None:
-    if not isinstance(record, VersionedRecord):
-        raise ContractViolation("BK-2", f"{call} returned {type(record).__name__}, not conformance.VersionedRecord")
-    if not isinstance(record.data, bytes):
-        raise ContractViolation("BK-2", f"{call} returned a record whose data is {type(record.data).__name__}, not bytes")
-    if not is_int(record.version) or record.version < 1:
-        raise ContractViolation("BK-2", f"{call} returned a record with version {record.version!r}; versions are ints from 1")
-
-
-def check_backend_result(method: str, call: str, result: object) -> None:
-    """Raise a BK-2 violation if ``result`` is not the type the contract pins for ``method``."""
-    if method == "get":
-        _check_record(call, result)
-    elif method in ("put", "put_if_version"):
-        if not is_int(result) or result < 1:
-            raise ContractViolation("BK-2", f"{call} returned {result!r}; a write returns the new version, an int >= 1")
-    elif method == "delete":
-        if not isinstance(result, bool):
-            raise ContractViolation("BK-2", f"{call} returned {result!r}; delete returns a bool")
-    elif method == "cleanup_expired":
-        if not is_int(result) or result < 0:
-            raise ContractViolation("BK-2", f"{call} returned {result!r}; cleanup returns a count, an int >= 0")
-    elif method == "list_by_prefix":
-        if not isinstance(result, list):
-            raise ContractViolation("BK-2", f"{call} returned {type(result).__name__}; list_by_prefix returns a list")
-        for item in result:
-            if not (isinstance(item, tuple) and len(item) == 2 and isinstance(item[0], str)):
-                raise ContractViolation("BK-2", f"{call} returned an item {item!r}; items are (key, VersionedRecord) tuples")
-            _check_record(call, item[1])
-
-
-def check_backend_error(call: str, error: BaseException) -> None:
-    """Raise a BK-3 violation unless ``error`` is a well-formed StorageError."""
-    if not isinstance(error, StorageError):
-        raise ContractViolation(
-            "BK-3", f"{call} raised {type(error).__name__}: {error}; a backend raises only conformance.StorageError subclasses"
-        ) from error
-    if isinstance(error, NotFoundError) and not isinstance(getattr(error, "key", None), str):
-        raise ContractViolation("BK-3", f"{call} raised NotFoundError without a str .key")
-    if isinstance(error, VersionConflictError) and not all(is_int(getattr(error, name, None)) for name in ("expected", "actual")):
-        raise ContractViolation("BK-3", f"{call} raised VersionConflictError without int .expected and .actual")
-
-
-BACKEND_RULES = AnswerRules(BACKEND_METHODS, check_backend_result, check_backend_error, "BK-19")
 
 
 # ------------------------------------------------------------------ the proxies
@@ -152,3 +97,5 @@ class Blocking:
 #: The names the suite uses for a backend behind the checks.
 CheckedBackend = Checked
 SyncBackend = Blocking
+#: ... and for a task store behind them.
+SyncStore = Blocking

@@ -9,7 +9,9 @@ from typing import Any
 
 from conformance.contract.capabilities import Capabilities
 from conformance.harness.clock import FakeClock
-from conformance.harness.guard import BACKEND_RULES, AnswerRules, Blocking, Checked, SyncBackend
+from conformance.contract.store import SecurityConfig, StoreConfig
+from conformance.harness.answers import BACKEND_RULES, STORE_RULES
+from conformance.harness.guard import AnswerRules, Blocking, Checked, SyncBackend, SyncStore
 from conformance.harness.runner import LoopRunner
 from conformance.harness.target import Target
 
@@ -65,6 +67,31 @@ class Harness:
             yield backend, clock
         finally:
             self.release(backend.checked.raw)
+
+    def open_store(
+        self, clock: FakeClock | None, config: StoreConfig | None = None, security: SecurityConfig | None = None
+    ) -> SyncStore:
+        """A fresh task store behind the kit's checks.
+
+        For a backend target it is the reference GenericTaskStore over a fresh backend
+        instance, itself behind the backend checks (so a BK violation met on the way is
+        named as such); for a store target, the store's own factory, given ``clock``,
+        ``config`` and ``security`` where its signature takes them.
+        """
+        injected = {"clock": clock, "config": config, "security": security}
+        if self.target.kind == "store":
+            return self.checked(self.open_raw(**injected), STORE_RULES)
+        from reference_backend.store import GenericTaskStore
+
+        backend = Checked(self.open_raw(clock=clock), self.timeout, BACKEND_RULES)
+        store = GenericTaskStore(
+            backend, config=config or StoreConfig(), security=security or SecurityConfig(), clock=clock
+        )
+        return self.checked(store, STORE_RULES)
+
+    def store_config(self, store: SyncStore) -> StoreConfig:
+        """The limits a store works with (it may have ignored the ones the kit offered)."""
+        return store.checked.raw.config
 
     def release(self, instance: Any) -> list[str]:
         """Tear one instance down now (machines open one per example; do not pile them up)."""

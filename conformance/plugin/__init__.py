@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from conformance.contract.backend import BACKEND_METHODS
+from conformance.contract.store import STORE_METHODS
 from conformance.harness.runner import LEDGER, LoopRunner
 from conformance.harness.target import Target, TargetError, load_target
 from conformance.plugin import profiles
@@ -36,12 +38,10 @@ def pytest_load_initial_conftests(early_config: pytest.Config, parser: pytest.Pa
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "conformance_clause(*ids): SPEC.md clauses a conformance test checks")
-    spec = config.getoption("conformance_backend", None)
-    if not spec:
-        return
     try:
-        target = load_target(spec, config.getoption("conformance_backend_options"),
-                             "--backend", "--backend-option", kind="backend")
+        target = _target(config)
+        if target is None:
+            return
         loops = _loops(config, target)
         _probe(target, loops[0], config.getoption("conformance_timeout"))
     except TargetError as exc:
@@ -55,6 +55,21 @@ def pytest_configure(config: pytest.Config) -> None:
     config.stash[COLLECTOR_KEY] = collector
     config.pluginmanager.register(collector, "conformance-verdict")
     _point_collection_at_suite(config)
+
+
+def _target(config: pytest.Config) -> Target | None:
+    """The one thing under test: a backend (run under the reference store too) or a whole task store."""
+    backend = config.getoption("conformance_backend", None)
+    store = config.getoption("conformance_store", None)
+    if backend and store:
+        raise TargetError("give either --backend or --store, not both (a backend is also checked under the reference store)")
+    if backend:
+        return load_target(backend, config.getoption("conformance_backend_options"), "--backend", "--backend-option",
+                           kind="backend", methods=BACKEND_METHODS)
+    if store:
+        return load_target(store, config.getoption("conformance_store_options"), "--store", "--store-option",
+                           kind="store", methods=STORE_METHODS)
+    return None
 
 
 def _loops(config: pytest.Config, target: Target) -> list[str]:
@@ -100,8 +115,13 @@ def _point_collection_at_suite(config: pytest.Config) -> None:
 
 
 def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool | None:
-    """Never collect the suite without a target: its tests would have nothing to check."""
-    if TARGET_KEY not in config.stash and SUITE_DIR in (collection_path, *collection_path.parents):
+    """Never collect the suite without a target; a store target skips the backend-only files."""
+    if SUITE_DIR not in (collection_path, *collection_path.parents):
+        return None
+    target = config.stash.get(TARGET_KEY, None)
+    if target is None:
+        return True
+    if target.kind == "store" and collection_path.name.startswith("test_backend"):
         return True
     return None
 

@@ -18,6 +18,10 @@ TARGET_OPTIONS: tuple[tuple[str, str, str, dict[str, Any]], ...] = (
      dict(metavar="MODULE:ATTR", help="StorageBackend factory to check (class or callable).")),
     ("--backend-option", "--conformance-backend-option", "conformance_backend_options",
      dict(action="append", metavar="KEY=VALUE", help="Keyword argument for the backend factory (repeatable).")),
+    ("--store", "--conformance-store", "conformance_store",
+     dict(metavar="MODULE:ATTR", help="TaskStore factory to check (instead of a backend under the reference store).")),
+    ("--store-option", "--conformance-store-option", "conformance_store_options",
+     dict(action="append", metavar="KEY=VALUE", help="Keyword argument for the store factory (repeatable).")),
 )
 
 

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import pytest
 
-from conformance.harness import FakeClock, Harness, SyncBackend, Target
+from conformance.contract.store import SecurityConfig, StoreConfig
+from conformance.harness import FakeClock, Harness, SyncBackend, SyncStore, Target
 from conformance.plugin import LOOPS_KEY, TARGET_KEY
 
 
@@ -51,3 +52,38 @@ def fake_clock(clock: FakeClock | None) -> FakeClock:
     if clock is None:
         pytest.skip("the target does not accept a clock= keyword, so exact expiry boundaries cannot be tested")
     return clock
+
+
+@pytest.fixture
+def make_store(harness: Harness, clock: FakeClock | None) -> Callable[..., SyncStore]:
+    """Fresh task stores with particular limits, sharing the test's clock.
+
+    For ``--backend`` it is the reference GenericTaskStore over a fresh backend instance;
+    for ``--store`` the store factory, given ``config=``/``security=`` if it takes them.
+    A store that ignores them keeps its own limits: read them with ``harness.store_config``.
+    """
+
+    def make(config: StoreConfig | None = None, security: SecurityConfig | None = None) -> SyncStore:
+        return harness.open_store(clock, config, security)
+
+    return make
+
+
+@pytest.fixture
+def store(make_store: Callable[..., SyncStore]) -> SyncStore:
+    """A fresh task store with default limits."""
+    return make_store()
+
+
+@pytest.fixture
+def limited_store(harness: Harness, make_store: Callable[..., SyncStore]) -> Callable[..., SyncStore]:
+    """A store with the given limits, or a visible skip if the target cannot take them."""
+
+    def make(config: StoreConfig | None = None, security: SecurityConfig | None = None) -> SyncStore:
+        built = make_store(config, security)
+        actual = harness.store_config(built)
+        if config is not None and actual != config:
+            pytest.skip("the store factory does not accept config=, so limits cannot be set for this test")
+        return built
+
+    return make

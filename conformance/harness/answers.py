@@ -1,0 +1,96 @@
+"""What each contract requires of every answer, checked on every call of every test."""
+
+from __future__ import annotations
+
+from conformance.contract.backend import BACKEND_METHODS, VersionedRecord
+from conformance.contract.errors import NotFoundError, StorageError, VersionConflictError
+from conformance.contract.store import STORE_METHODS
+from conformance.contract.task import TaskPage, TaskRecord
+from conformance.contract.task_errors import TaskError
+from conformance.harness.guard import AnswerRules
+from conformance.spec import ContractViolation
+
+
+def is_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+# ------------------------------------------------------------------ StorageBackend
+
+
+def _check_record(call: str, record: object) -> None:
+    if not isinstance(record, VersionedRecord):
+        raise ContractViolation("BK-2", f"{call} returned {type(record).__name__}, not conformance.VersionedRecord")
+    if not isinstance(record.data, bytes):
+        raise ContractViolation("BK-2", f"{call} returned a record whose data is {type(record.data).__name__}, not bytes")
+    if not is_int(record.version) or record.version < 1:
+        raise ContractViolation("BK-2", f"{call} returned a record with version {record.version!r}; versions are ints from 1")
+
+
+def check_backend_result(method: str, call: str, result: object) -> None:
+    """Raise a BK-2 violation if ``result`` is not the type the contract pins for ``method``."""
+    if method == "get":
+        _check_record(call, result)
+    elif method in ("put", "put_if_version"):
+        if not is_int(result) or result < 1:
+            raise ContractViolation("BK-2", f"{call} returned {result!r}; a write returns the new version, an int >= 1")
+    elif method == "delete":
+        if not isinstance(result, bool):
+            raise ContractViolation("BK-2", f"{call} returned {result!r}; delete returns a bool")
+    elif method == "cleanup_expired":
+        if not is_int(result) or result < 0:
+            raise ContractViolation("BK-2", f"{call} returned {result!r}; cleanup returns a count, an int >= 0")
+    elif method == "list_by_prefix":
+        if not isinstance(result, list):
+            raise ContractViolation("BK-2", f"{call} returned {type(result).__name__}; list_by_prefix returns a list")
+        for item in result:
+            if not (isinstance(item, tuple) and len(item) == 2 and isinstance(item[0], str)):
+                raise ContractViolation("BK-2", f"{call} returned an item {item!r}; items are (key, VersionedRecord) tuples")
+            _check_record(call, item[1])
+
+
+def check_backend_error(call: str, error: BaseException) -> None:
+    """Raise a BK-3 violation unless ``error`` is a well-formed StorageError."""
+    if not isinstance(error, StorageError):
+        raise ContractViolation(
+            "BK-3", f"{call} raised {type(error).__name__}: {error}; a backend raises only conformance.StorageError subclasses"
+        ) from error
+    if isinstance(error, NotFoundError) and not isinstance(getattr(error, "key", None), str):
+        raise ContractViolation("BK-3", f"{call} raised NotFoundError without a str .key")
+    if isinstance(error, VersionConflictError) and not all(is_int(getattr(error, name, None)) for name in ("expected", "actual")):
+        raise ContractViolation("BK-3", f"{call} raised VersionConflictError without int .expected and .actual")
+
+
+BACKEND_RULES = AnswerRules(BACKEND_METHODS, check_backend_result, check_backend_error, "BK-19")
+
+
+# ------------------------------------------------------------------ TaskStore
+
+
+def check_store_result(method: str, call: str, result: object) -> None:
+    """Raise a TS-1 violation if ``result`` is not the type the TaskStore contract pins for ``method``."""
+    if method == "list":
+        if not isinstance(result, TaskPage):
+            raise ContractViolation("TS-1", f"{call} returned {type(result).__name__}, not conformance.TaskPage")
+        if not all(isinstance(task, TaskRecord) for task in result.tasks):
+            raise ContractViolation("TS-1", f"{call} returned a page holding something other than TaskRecords")
+        if result.next_cursor is not None and not isinstance(result.next_cursor, str):
+            raise ContractViolation("TS-1", f"{call} returned a next_cursor of type {type(result.next_cursor).__name__}")
+    elif method == "cleanup_expired":
+        if not is_int(result) or result < 0:
+            raise ContractViolation("TS-1", f"{call} returned {result!r}; cleanup returns a count, an int >= 0")
+    elif method != "get_result" and not isinstance(result, TaskRecord):
+        raise ContractViolation("TS-1", f"{call} returned {type(result).__name__}, not conformance.TaskRecord")
+
+
+def check_store_error(call: str, error: BaseException) -> None:
+    """Raise a TS-2 violation unless ``error`` is a TaskError with its JSON-RPC code."""
+    if not isinstance(error, TaskError):
+        raise ContractViolation(
+            "TS-2", f"{call} raised {type(error).__name__}: {error}; a task store raises only conformance.TaskError subclasses"
+        ) from error
+    if getattr(error, "code", None) not in (-32602, -32603):
+        raise ContractViolation("TS-2", f"{call} raised {type(error).__name__} with code {getattr(error, 'code', None)!r}")
+
+
+STORE_RULES = AnswerRules(STORE_METHODS, check_store_result, check_store_error, "TS-23")
