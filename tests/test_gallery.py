@@ -13,6 +13,7 @@ CORRECT = [
     "reference_backend:InMemoryBackend",
     "tests.backends.correct:ThreadedBackend",
     "tests.backends.correct:YieldingBackend",
+    "tests.backends.correct:HidingBackend",
 ]
 
 

@@ -40,6 +40,18 @@ class Harness:
     def new_clock(self) -> FakeClock | None:
         return FakeClock() if self.controls_time else None
 
+    def store_clock(self, clock: FakeClock | None) -> FakeClock | None:
+        """The clock a task store stamps with: the kit's own, if the target takes it.
+
+        A backend that takes no clock still runs under a reference store stamping from a
+        kit clock frozen at the current wall time, so timestamps stay predictable; its own
+        expiry then follows the wall clock, so tests use TTLs that cannot run out during a
+        run. A whole store that takes no clock stamps times the kit cannot predict: None.
+        """
+        if clock is not None:
+            return clock
+        return FakeClock(start=wall_clock()) if self.target.kind == "backend" else None
+
     def open_raw(self, **injected: Any) -> Any:
         """A fresh, unchecked instance; torn down with the harness or by ``release``."""
 
@@ -83,7 +95,8 @@ class Harness:
             return self.checked(self.open_raw(**injected), STORE_RULES)
         from reference_backend.store import GenericTaskStore
 
-        backend = Checked(self.open_raw(clock=clock), self.timeout, BACKEND_RULES)
+        backend_clock = clock if self.controls_time else None
+        backend = Checked(self.open_raw(clock=backend_clock), self.timeout, BACKEND_RULES)
         store = GenericTaskStore(
             backend, config=config or StoreConfig(), security=security or SecurityConfig(), clock=clock
         )

@@ -55,7 +55,13 @@ def fake_clock(clock: FakeClock | None) -> FakeClock:
 
 
 @pytest.fixture
-def make_store(harness: Harness, clock: FakeClock | None) -> Callable[..., SyncStore]:
+def store_clock(harness: Harness, clock: FakeClock | None) -> FakeClock | None:
+    """The clock task stores in this test stamp with (see ``Harness.store_clock``)."""
+    return harness.store_clock(clock)
+
+
+@pytest.fixture
+def make_store(harness: Harness, store_clock: FakeClock | None) -> Callable[..., SyncStore]:
     """Fresh task stores with particular limits, sharing the test's clock.
 
     For ``--backend`` it is the reference GenericTaskStore over a fresh backend instance;
@@ -64,7 +70,7 @@ def make_store(harness: Harness, clock: FakeClock | None) -> Callable[..., SyncS
     """
 
     def make(config: StoreConfig | None = None, security: SecurityConfig | None = None) -> SyncStore:
-        return harness.open_store(clock, config, security)
+        return harness.open_store(store_clock, config, security)
 
     return make
 
