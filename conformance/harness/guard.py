@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+import time
 from functools import partial
 from typing import Any
 
@@ -47,9 +48,16 @@ class Checked:
 
     async def invoke(self, method: str, *args: Any, **kwargs: Any) -> Any:
         call = describe_call(method, args, kwargs)
+        started = time.monotonic()
         try:
             with anyio.fail_after(self.timeout):
                 result = await getattr(self.raw, method)(*args, **kwargs)
+            elapsed = time.monotonic() - started
+            if elapsed > self.timeout:
+                # It never reached a cancellation point: it blocked the loop, and finished late.
+                message = f"{call} took {elapsed:.1f} s, over the {self.timeout:g} s timeout, and blocked the event loop meanwhile"
+                LEDGER.record(message)
+                raise ContractViolation(self.rules.timeout_clause, message)
         except TimeoutError:
             message = f"{call} did not complete within {self.timeout:g} s (--conformance-timeout)"
             LEDGER.record(message)
