@@ -181,3 +181,23 @@ def test_suite_is_inert_without_a_target(pytester: pytest.Pytester) -> None:
     pytester.makepyfile(test_plain="def test_ok():\n    assert 1 + 1 == 2\n")
     result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "-q", "--pyargs", "conformance.suite", "test_plain.py")
     result.assert_outcomes(passed=1)
+
+
+def test_reference_store_passes_with_store_flag(pytester: pytest.Pytester) -> None:
+    result, verdict = run_kit(pytester, "--store=reference_backend:in_memory_task_store")
+    assert result.ret == 0, result.stdout.str()
+    assert verdict is not None and verdict["kind"] == "store" and verdict["verdict"] == "pass"
+    assert verdict["clauses"] and all(c.startswith("TS-") for c in verdict["clauses"])
+    assert not any("test_backend" in nodeid for nodeid in verdict["tests"]), "a store target ran backend tests"
+
+
+def test_backend_and_store_together_is_one_line(pytester: pytest.Pytester) -> None:
+    result, _ = run_kit(pytester, "--backend=reference_backend:InMemoryBackend", "--store=reference_backend:in_memory_task_store")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    assert "give either --backend or --store, not both" in usage_error_line(result)
+
+
+def test_backend_runs_the_store_suite_through_the_reference_store(pytester: pytest.Pytester) -> None:
+    result, verdict = run_kit(pytester, "--backend=reference_backend:InMemoryBackend", "-k", "store")
+    assert result.ret == 0, result.stdout.str()
+    assert verdict and any("test_store_machine" in nodeid for nodeid in verdict["tests"])
