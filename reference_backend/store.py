@@ -42,7 +42,7 @@ import anyio
 
 from conformance.contract.backend import StorageBackend, VersionedRecord
 from conformance.contract.errors import CapacityExceededError, NotFoundError, VersionConflictError
-from conformance.contract.record import canonical_json
+from conformance.contract.record import LATEST_TIMESTAMP_MS, canonical_json
 from conformance.contract.store import SecurityConfig, StoreConfig
 from conformance.contract.task import INITIAL_STATUS, TaskPage, TaskRecord, TaskStatus, can_transition, coerce_status
 from conformance.contract.task_errors import (
@@ -121,7 +121,7 @@ class GenericTaskStore:
         now = self._clock()
         self._check_owner(owner_id)
         self._check_text(request_method, "request method", optional=False)
-        ttl_ms = self._resolve_ttl(ttl)
+        ttl_ms = self._resolve_ttl(ttl, now)
         limit = self.config.max_tasks_per_owner
         if await self._live_count(owner_id, now) >= limit:
             raise ResourceExhaustedError(limit)
@@ -290,12 +290,14 @@ class GenericTaskStore:
         check_value(result, "result", self.config.max_depth, self.config.max_string_bytes)
         check_size(result, "result", self.config.max_result_bytes)
 
-    def _resolve_ttl(self, ttl: object) -> int | None:
+    def _resolve_ttl(self, ttl: object, now: float) -> int | None:
         if ttl is None:
             return self.config.default_ttl_ms
         maximum = self.config.max_ttl_ms
         if not isinstance(ttl, int) or isinstance(ttl, bool) or ttl < 1 or (maximum is not None and ttl > maximum):
             raise TtlExceededError(ttl, maximum)
+        if _millis(now) + ttl > LATEST_TIMESTAMP_MS:
+            raise TtlExceededError(ttl, maximum)  # no record could write an expiry past year 9999 (TS-5)
         return ttl
 
     @staticmethod
@@ -432,12 +434,15 @@ class GenericTaskStore:
     # ------------------------------------------------------------ cursors
 
     @staticmethod
-    def _owner_tag(owner_id: str) -> str:
-        return hashlib.sha256(b"cursor\x00" + owner_id.encode("utf-8")).hexdigest()[:16]
+    def _cursor_tag(owner_id: str, created: int, task_id: str) -> str:
+        """A digest binding the position to its owner: any edit of a cursor no longer matches (TS-17)."""
+        material = b"\x00".join([b"cursor", owner_id.encode("utf-8"), str(created).encode("ascii"), task_id.encode("ascii")])
+        return hashlib.sha256(material).hexdigest()[:16]
 
     def _make_cursor(self, owner_id: str, last: TaskRecord) -> str:
         """An opaque token for the position after ``last``: a place in the order, not a page number."""
-        body = canonical_json({"i": last.task_id, "o": self._owner_tag(owner_id), "t": _millis(last.created_at)})
+        created = _millis(last.created_at)
+        body = canonical_json({"i": last.task_id, "o": self._cursor_tag(owner_id, created, last.task_id), "t": created})
         return base64.urlsafe_b64encode(body).rstrip(b"=").decode("ascii")
 
     def _read_cursor(self, owner_id: str, cursor: object) -> tuple[int, str]:
@@ -458,7 +463,7 @@ class GenericTaskStore:
             or not isinstance(created, int)
             or isinstance(created, bool)
             or created < 0
-            or tag != self._owner_tag(owner_id)
+            or tag != self._cursor_tag(owner_id, created, task_id)
             or base64.urlsafe_b64encode(canonical_json(fields)).rstrip(b"=").decode("ascii") != cursor
         ):
             raise InvalidCursorError()

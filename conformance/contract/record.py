@@ -19,6 +19,9 @@ import jsonschema
 TIMESTAMP_PATTERN = r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,6})?Z$"
 _TIMESTAMP_RE = re.compile(TIMESTAMP_PATTERN)
 
+#: 9999-12-31T23:59:59.999Z in POSIX milliseconds: the last instant a record timestamp can write.
+LATEST_TIMESTAMP_MS = 253_402_300_799_999
+
 #: JSON Schema of the part of a record a backend may rely on (BK-15).
 RECORD_ENVELOPE_SCHEMA: dict[str, Any] = {
     "$schema": "https://json-schema.org/draft/2020-12/schema",

@@ -11,7 +11,10 @@ def show(value: Any) -> str:
     """A short, exact-enough rendering of an argument for failure messages."""
     if isinstance(value, bytes) and len(value) > 48:
         return f"<{len(value)} B>"
-    text = repr(value)
+    try:
+        text = repr(value)
+    except (RecursionError, ValueError):  # a depth bomb, an integer past repr's digit limit: the kit's probes
+        return f"<{type(value).__name__} too deep or too large to print>"
     return text if len(text) <= 80 else text[:77] + "..."
 
 

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Union
 
 from conformance.contract.capabilities import ExpiredRecords
-from conformance.contract.record import canonical_json
+from conformance.contract.record import LATEST_TIMESTAMP_MS, canonical_json
 from conformance.contract.store import SecurityConfig, StoreConfig
 from conformance.contract.task import TaskPage, TaskRecord, TaskStatus, can_transition, coerce_status
 from conformance.contract.task_errors import TaskError
@@ -553,6 +553,8 @@ class TaskModel:
                 or op.ttl < 1
                 or (maximum is not None and op.ttl > maximum)
             ):
+                raise _Refusal("TS-5", "TtlExceededError")
+            if now_ms + op.ttl > LATEST_TIMESTAMP_MS:
                 raise _Refusal("TS-5", "TtlExceededError")
             ttl = op.ttl
         limit = self.config.max_tasks_per_owner
