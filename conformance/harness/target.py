@@ -34,11 +34,11 @@ class Target:
 
     @property
     def accepts_clock(self) -> bool:
-        return _accepts_keyword(self.factory, "clock")
+        return accepts_keyword(self.factory, "clock")
 
     async def open(self, **injected: Any) -> tuple[Any, Closer]:
         """Build an instance (awaiting or entering it as needed) and the coroutine that tears it down."""
-        kwargs = {k: v for k, v in injected.items() if v is not None and _accepts_keyword(self.factory, k)}
+        kwargs = {k: v for k, v in injected.items() if v is not None and accepts_keyword(self.factory, k)}
         kwargs.update(self.options)
         try:
             made = self.factory(**kwargs)
@@ -68,7 +68,7 @@ def _closer_for(instance: Any) -> Closer:
     return close
 
 
-def _accepts_keyword(factory: Callable[..., Any], name: str) -> bool:
+def accepts_keyword(factory: Callable[..., Any], name: str) -> bool:
     """Whether the factory names the keyword explicitly (``**kwargs`` alone does not count)."""
     try:
         parameters = inspect.signature(factory).parameters

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import dataclasses
+import enum
 import re
 from typing import Any, ClassVar
 
 
 def show(value: Any) -> str:
     """A short, exact-enough rendering of an argument for failure messages."""
+    if isinstance(value, enum.Enum):
+        value = value.value
     if isinstance(value, bytes) and len(value) > 48:
         return f"<{len(value)} B>"
     try:
@@ -24,11 +27,15 @@ class Operation:
     method: ClassVar[str] = ""
     #: Fields shown as keywords rather than positionally.
     keywords: ClassVar[tuple[str, ...]] = ()
+    #: Fields that record what was observed rather than what was asked (not part of the call).
+    hidden: ClassVar[tuple[str, ...]] = ()
 
     def describe(self) -> str:
         name = self.method or re.sub(r"(?<!^)(?=[A-Z])", "_", type(self).__name__).lower()
         parts = []
         for field in dataclasses.fields(self):  # type: ignore[arg-type]
+            if field.name in self.hidden:
+                continue
             value = getattr(self, field.name)
             parts.append(f"{field.name}={show(value)}" if field.name in self.keywords else show(value))
         return f"{name}({', '.join(parts)})"

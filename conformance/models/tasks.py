@@ -30,6 +30,7 @@ from conformance.contract.record import LATEST_TIMESTAMP_MS, canonical_json
 from conformance.contract.store import SecurityConfig, StoreConfig
 from conformance.contract.task import TaskPage, TaskRecord, TaskStatus, can_transition, coerce_status
 from conformance.contract.task_errors import TaskError
+from conformance.models.operation import Operation, show
 
 _ID = re.compile(r"[0-9a-f]{32}")
 _INT_RANGE = (-(2**63), 2**64 - 1)
@@ -42,90 +43,62 @@ def _ms(posix_seconds: float) -> int:
     return round(posix_seconds * 1000)
 
 
-def _short(value: Any) -> str:
-    text = repr(value)
-    return text if len(text) <= 60 else text[:57] + "..."
-
-
 # ---------------------------------------------------------------- operations
 
 
 @dataclass(frozen=True)
-class Create:
+class Create(Operation):
     owner_id: str
     request_method: str
     ttl: int | None
     #: The id the store returned; None if it raised.
     assigned_id: str | None = None
 
-    def describe(self) -> str:
-        return f"create({self.owner_id!r}, {self.request_method!r}, ttl={self.ttl!r})"
+    keywords = ("ttl",)
+    hidden = ("assigned_id",)
 
 
 @dataclass(frozen=True)
-class Get:
+class Get(Operation):
     task_id: str
     owner_id: str
 
-    def describe(self) -> str:
-        return f"get({self.task_id!r}, {self.owner_id!r})"
-
 
 @dataclass(frozen=True)
-class UpdateStatus:
+class UpdateStatus(Operation):
     task_id: str
     owner_id: str
     status: Any
     status_message: str | None = None
 
-    def describe(self) -> str:
-        status = getattr(self.status, "value", self.status)
-        return f"update_status({self.task_id!r}, {self.owner_id!r}, {status!r}, {_short(self.status_message)})"
-
 
 @dataclass(frozen=True)
-class SetVariables:
+class SetVariables(Operation):
     task_id: str
     owner_id: str
     variables: Any = field(hash=False)
 
-    def describe(self) -> str:
-        return f"set_variables({self.task_id!r}, {self.owner_id!r}, {_short(self.variables)})"
-
 
 @dataclass(frozen=True)
-class SetResult:
+class SetResult(Operation):
     task_id: str
     owner_id: str
     result: Any = field(hash=False)
 
-    def describe(self) -> str:
-        return f"set_result({self.task_id!r}, {self.owner_id!r}, {_short(self.result)})"
-
 
 @dataclass(frozen=True)
-class GetResult:
+class GetResult(Operation):
     task_id: str
     owner_id: str
 
-    def describe(self) -> str:
-        return f"get_result({self.task_id!r}, {self.owner_id!r})"
-
 
 @dataclass(frozen=True)
-class CompleteWithResult:
+class CompleteWithResult(Operation):
     task_id: str
     owner_id: str
     status: Any
     status_message: str | None
     result: Any = field(hash=False)
-
-    def describe(self) -> str:
-        status = getattr(self.status, "value", self.status)
-        return (
-            f"complete_with_result({self.task_id!r}, {self.owner_id!r}, {status!r}, "
-            f"{_short(self.status_message)}, {_short(self.result)})"
-        )
 
 
 @dataclass(frozen=True)
@@ -145,28 +118,24 @@ class ForgedCursor:
 
 
 @dataclass(frozen=True)
-class ListTasks:
+class ListTasks(Operation):
     owner_id: str
     cursor: IssuedCursor | ForgedCursor | None = None
     limit: int | None = None
 
-    def describe(self) -> str:
-        return f"list({self.owner_id!r}, cursor={self.cursor!r}, limit={self.limit!r})"
+    method = "list"
+    keywords = ("cursor", "limit")
 
 
 @dataclass(frozen=True)
-class Cancel:
+class Cancel(Operation):
     task_id: str
     owner_id: str
 
-    def describe(self) -> str:
-        return f"cancel({self.task_id!r}, {self.owner_id!r})"
-
 
 @dataclass(frozen=True)
-class CleanupExpired:
-    def describe(self) -> str:
-        return "cleanup_expired()"
+class CleanupExpired(Operation):
+    pass
 
 
 TaskOperation = Union[
@@ -210,8 +179,8 @@ class TaskView:
         )
 
     def describe(self) -> str:
-        result = "no result" if self.result is None else f"result {_short(self.result.decode())}"
-        return f"task {self.task_id} {self.status.value} vars {_short(self.variables.decode())} {result}"
+        result = "no result" if self.result is None else f"result {show(self.result.decode())}"
+        return f"task {self.task_id} {self.status.value} vars {show(self.variables.decode())} {result}"
 
 
 @dataclass(frozen=True)
@@ -239,7 +208,7 @@ class Returned:
         if isinstance(value, (TaskView, PageView)):
             return f"returned {value.describe()}"
         if isinstance(value, JsonValue):
-            return f"returned {_short(value.data.decode())}"
+            return f"returned {show(value.data.decode())}"
         return f"returned {value!r}"
 
 

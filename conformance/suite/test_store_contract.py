@@ -51,6 +51,7 @@ from conformance import (
 )
 from conformance.harness import FakeClock, Harness, SyncStore
 from conformance.plugin.profiles import examples
+from conformance.harness.target import accepts_keyword
 from conformance.spec import covers, expect_error, require
 
 OWNER = "alice"
@@ -109,21 +110,9 @@ def _exact_map(total: int, max_string: int) -> dict[str, str]:
     return variables
 
 
-def _takes_keyword(factory: Callable[..., Any], name: str) -> bool:
-    try:
-        parameters = inspect.signature(factory).parameters
-    except (TypeError, ValueError):
-        return False
-    parameter = parameters.get(name)
-    return parameter is not None and parameter.kind in (
-        inspect.Parameter.POSITIONAL_OR_KEYWORD,
-        inspect.Parameter.KEYWORD_ONLY,
-    )
-
-
 def _secured_store(harness: Harness, make_store: Callable[..., SyncStore], security: SecurityConfig) -> SyncStore:
     """A store with the given owner rules, or a visible skip if the store factory cannot take them."""
-    if harness.target.kind == "store" and not _takes_keyword(harness.target.factory, "security"):
+    if harness.target.kind == "store" and not accepts_keyword(harness.target.factory, "security"):
         pytest.skip("the store factory does not accept security=, so owner rules cannot be set for this test")
     return make_store(security=security)
 
