@@ -85,6 +85,9 @@ def check_store_result(method: str, call: str, result: object) -> None:
 
 def check_store_error(call: str, error: BaseException) -> None:
     """Raise a TS-2 violation unless ``error`` is a TaskError with its JSON-RPC code."""
+    if isinstance(error, RecursionError):
+        # A value reached recursive code before its depth was checked: TS-11's own rule.
+        raise ContractViolation("TS-11", f"{call} raised RecursionError; values must be depth-checked without recursion") from error
     if not isinstance(error, TaskError):
         raise ContractViolation(
             "TS-2", f"{call} raised {type(error).__name__}: {error}; a task store raises only conformance.TaskError subclasses"

@@ -28,6 +28,9 @@ from conformance.models.tasks import (
     GetResult,
     IssuedCursor,
     ListTasks,
+    Outcome,
+    PageView,
+    Returned,
     SetResult,
     SetVariables,
     TaskModel,
@@ -92,9 +95,18 @@ class TaskStoreMachine(RuleBasedStateMachine):
         expectation = self.model.expect(self.state, op)
         if not expectation.admits(outcome):
             raise ContractViolation(
-                expectation.clause, f"{op.describe()} {outcome.describe()}; the contract requires it {expectation.describe()}"
+                self.refine(op, outcome, expectation.clause),
+                f"{op.describe()} {outcome.describe()}; the contract requires it {expectation.describe()}",
             )
         self.state = expectation.after
+
+    @staticmethod
+    def refine(op: TaskOperation, outcome: Outcome, clause: str) -> str:
+        """A listing that shows another owner's task is an isolation failure, whatever else is wrong with the page."""
+        if isinstance(op, ListTasks) and isinstance(outcome, Returned) and isinstance(outcome.value, PageView):
+            if any(task.owner_id != op.owner_id for task in outcome.value.tasks):
+                return "TS-7"
+        return clause
 
     def perform(self, op: TaskOperation, call: Callable[[], Any]) -> Any:
         self.state = self.state.at(self.now())

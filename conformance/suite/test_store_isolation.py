@@ -144,6 +144,8 @@ def test_another_owners_task_is_exactly_a_missing_task(store: SyncStore) -> None
                     "which can betray that the task exists")
             if owner == SECRET_OWNER:
                 require("TS-7", owner not in str(a) and intruder not in str(a), f"{what}: the message names an owner: {a}")
+        listed = [t.task_id for t in store.list(intruder, limit=1_000).tasks]
+        require("TS-7", task.task_id not in listed, f"{intruder!r}'s listing shows {owner!r}'s task {task.task_id}")
         require("TS-7", store.get(task.task_id, owner) == task, f"{intruder!r}'s refused calls changed {owner!r}'s task")
         require("TS-7", store.get_result(task.task_id, owner) == {"secret": owner}, f"{owner!r}'s result changed")
 
