@@ -22,15 +22,17 @@ DEFAULT_TARGETS = [
     "reference_backend:InMemoryBackend",
     "tests.backends.correct:ThreadedBackend",
     "tests.backends.correct:YieldingBackend",
+    "tests.backends.correct:HidingBackend",
 ]
 
 
 def run_once(spec: str, loop: str, workdir: Path) -> tuple[float, dict]:
+    flag = "--store" if spec.endswith("_store") else "--backend"
     report = workdir / "report.json"
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
     started = time.perf_counter()
     subprocess.run(
-        [sys.executable, "-m", "pytest", f"--backend={spec}", f"--conformance-loop={loop}", "-q", "-p", "no:cacheprovider",
+        [sys.executable, "-m", "pytest", f"{flag}={spec}", f"--conformance-loop={loop}", "-q", "-p", "no:cacheprovider",
          f"--conformance-report={report}"],
         cwd=workdir, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False,
     )
