@@ -1,35 +1,46 @@
-"""The kit's verdict on the gallery: every broken backend fails for its named clause, every
-correct backend passes, on every event loop it runs on. Each run is a real ``pytest
---backend=...`` in a fresh process, exactly as a backend author would type it."""
+"""The kit's verdict on its galleries: every broken backend and task store fails for its named
+clause, and every correct one passes the whole kit on both event loops. Each run is a real
+``pytest --backend=...`` or ``pytest --store=...`` in a fresh process, as an author would type it.
+
+A broken target is run with ``--conformance-clause`` set to the clause its bug breaks: the
+kit's tests for that clause, under the default profile, must catch it. (The correct targets
+run everything, so the galleries prove catches and the correct runs prove no false alarm.)
+"""
 
 from __future__ import annotations
 
 import pytest
 
-from tests.backends.broken import GALLERY
+from tests.backends import broken as broken_backends
 from tests.conftest import run_kit
+from tests.stores import broken as broken_stores
 
 CORRECT = [
-    "reference_backend:InMemoryBackend",
-    "tests.backends.correct:ThreadedBackend",
-    "tests.backends.correct:YieldingBackend",
-    "tests.backends.correct:HidingBackend",
+    ("--backend", "reference_backend:InMemoryBackend"),
+    ("--backend", "tests.backends.correct:ThreadedBackend"),
+    ("--backend", "tests.backends.correct:YieldingBackend"),
+    ("--backend", "tests.backends.correct:HidingBackend"),
+    ("--store", "reference_backend:in_memory_task_store"),
+]
+
+BROKEN = [("--backend", f"tests.backends.broken:{cls.__name__}", cls) for cls in broken_backends.GALLERY] + [
+    ("--store", f"tests.stores.broken:{cls.__name__}", cls) for cls in broken_stores.GALLERY
 ]
 
 
-@pytest.mark.parametrize("spec", CORRECT, ids=[s.rsplit(":", 1)[1] for s in CORRECT])
-def test_correct_backends_pass_on_both_loops(pytester: pytest.Pytester, spec: str) -> None:
-    result, verdict = run_kit(pytester, f"--backend={spec}", "--conformance-loop=all")
+@pytest.mark.parametrize(("flag", "spec"), CORRECT, ids=[spec.rsplit(":", 1)[1] for _, spec in CORRECT])
+def test_correct_targets_pass_the_whole_kit_on_both_loops(pytester: pytest.Pytester, flag: str, spec: str) -> None:
+    result, verdict = run_kit(pytester, f"{flag}={spec}", "--conformance-loop=all")
     assert verdict is not None, result.stdout.str()
-    assert verdict["violated"] == [], f"false alarm on a correct backend: {verdict['violated']}\n{result.stdout.str()[-4000:]}"
+    assert verdict["violated"] == [], f"false alarm on a correct target: {verdict['violated']}\n{result.stdout.str()[-4000:]}"
     assert result.ret == 0
     assert verdict["loops"] == ["asyncio", "trio"]
 
 
-@pytest.mark.parametrize("broken", GALLERY, ids=[cls.__name__ for cls in GALLERY])
-def test_gallery_backend_fails_for_its_clause(pytester: pytest.Pytester, broken: type) -> None:
-    result, verdict = run_kit(pytester, f"--backend=tests.backends.broken:{broken.__name__}", "--conformance-timeout=1")
-    assert result.ret != 0, f"{broken.__name__} ({broken.__doc__}) passed the kit"
+@pytest.mark.parametrize(("flag", "spec", "broken"), BROKEN, ids=[cls.__name__ for _, _, cls in BROKEN])
+def test_broken_target_fails_for_its_clause(pytester: pytest.Pytester, flag: str, spec: str, broken: type) -> None:
+    result, verdict = run_kit(pytester, f"{flag}={spec}", f"--conformance-clause={broken.violates}", "--conformance-timeout=2")
+    assert result.ret != 0, f"{broken.__name__} ({broken.__doc__}) passed the kit's {broken.violates} tests"
     assert verdict is not None, result.stdout.str()
     assert broken.violates in verdict["violated"], (
         f"{broken.__name__} should fail {broken.violates}; the kit reported {verdict['violated']}\n"

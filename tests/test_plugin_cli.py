@@ -203,3 +203,13 @@ def test_backend_runs_the_store_suite_through_the_reference_store(pytester: pyte
     result, verdict = run_kit(pytester, "--backend=reference_backend:InMemoryBackend", "-k", "store")
     assert result.ret == 0, result.stdout.str()
     assert verdict and any("test_store_machine" in nodeid for nodeid in verdict["tests"])
+
+
+def test_clause_selection_runs_only_that_clauses_tests(pytester: pytest.Pytester) -> None:
+    result, verdict = run_kit(pytester, "--backend=reference_backend:InMemoryBackend", "--conformance-clause=BK-12")
+    assert result.ret == 0, result.stdout.str()
+    assert verdict and verdict["tests"]
+    assert all("BK-12" in test["covers"] for test in verdict["tests"].values())
+    bad, _ = run_kit(pytester, "--backend=reference_backend:InMemoryBackend", "--conformance-clause=BK-99")
+    assert bad.ret == pytest.ExitCode.USAGE_ERROR
+    assert "--conformance-clause names no clause of SPEC.md: BK-99" in usage_error_line(bad)

@@ -15,6 +15,7 @@ from conformance.contract.backend import BACKEND_METHODS
 from conformance.contract.store import STORE_METHODS
 from conformance.harness.runner import LEDGER, LoopRunner
 from conformance.harness.target import Target, TargetError, load_target
+from conformance import spec
 from conformance.plugin import profiles
 from conformance.plugin.options import add_options, add_short_spellings
 from conformance.report.collector import VerdictCollector, pytest_runtest_makereport  # noqa: F401  (hook)
@@ -124,6 +125,23 @@ def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool 
     if target.kind == "store" and collection_path.name.startswith("test_backend"):
         return True
     return None
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """``--conformance-clause``: keep only the suite tests that check one of the named clauses."""
+    wanted = set(config.getoption("conformance_clauses", None) or ())
+    if not wanted or TARGET_KEY not in config.stash:
+        return
+    unknown = wanted - set(spec.clauses())
+    if unknown:
+        raise pytest.UsageError(f"--conformance-clause names no clause of SPEC.md: {', '.join(sorted(unknown))}")
+    keep, drop = [], []
+    for item in items:
+        marker = item.get_closest_marker("conformance_clause")
+        (keep if marker and wanted & set(marker.args) else drop).append(item)
+    if drop:
+        config.hook.pytest_deselected(items=drop)
+        items[:] = keep
 
 
 @pytest.hookimpl(tryfirst=True)

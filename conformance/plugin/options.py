@@ -46,6 +46,10 @@ def add_options(parser: pytest.Parser) -> None:
         help="Stop the run after this many timed-out calls (default: 3).",
     )
     group.addoption(
+        "--conformance-clause", dest="conformance_clauses", action="append", metavar="ID",
+        help="Run only the tests that check this clause, e.g. BK-12 (repeatable).",
+    )
+    group.addoption(
         "--conformance-report", dest="conformance_report", metavar="PATH",
         help="Write the per-clause verdict as JSON to PATH.",
     )
