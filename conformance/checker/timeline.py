@@ -118,7 +118,8 @@ def to_text(history: History, verdict: Any = None, *, width: int = 100, limit: i
             tail = f"  (linearized {_ordinal(order[id(entry)])})"
         if id(entry) in bad:
             tail += "  <-- does not fit" if verdict is not None and entry is getattr(verdict, "blocked", None) else "  <-- anomaly"
-        lines.append(f"{n:>4}  client {entry.client}  {entry.span():<11} {describe(entry.op)} -> {describe(entry.outcome)}{tail}")
+        who = f"client {entry.client}"
+        lines.append(f"{n:>4}  {who:<10} {entry.span():<11} {describe(entry.op)} -> {describe(entry.outcome)}{tail}")
     return "\n".join(lines)
 
 
