@@ -109,13 +109,7 @@ class Harness:
     def release(self, instance: Any) -> list[str]:
         """Tear one instance down now (machines open one per example; do not pile them up)."""
         closer = self._closers.pop(id(instance), None)
-        if closer is None:
-            return []
-        try:
-            self.runner.call("teardown", closer)
-        except BaseException as exc:  # noqa: BLE001 - teardown reports, it does not judge
-            return [f"teardown failed: {type(exc).__name__}: {exc}"]
-        return []
+        return self.runner.teardown([closer] if closer is not None else [])
 
     def close(self) -> list[str]:
         closers, self._closers = list(self._closers.values()), {}

@@ -106,14 +106,19 @@ class LoopRunner:
             LEDGER.record(message)
             raise ContractViolation("BK-19", message) from exc
 
-    def close(self, closers: list[Callable[[], Awaitable[None]]] | None = None) -> list[str]:
-        """Tear instances down and stop the loop; return problems instead of raising, so teardown never masks a verdict."""
+    def teardown(self, closers: list[Callable[[], Awaitable[None]]]) -> list[str]:
+        """Run each teardown on the loop; return problems instead of raising, so teardown never masks a verdict."""
         problems: list[str] = []
-        for closer in closers or []:
+        for closer in closers:
             try:
                 self.call("teardown", closer)
             except BaseException as exc:  # noqa: BLE001 - teardown reports, it does not judge
                 problems.append(f"teardown failed: {type(exc).__name__}: {exc}")
+        return problems
+
+    def close(self, closers: list[Callable[[], Awaitable[None]]] | None = None) -> list[str]:
+        """Tear instances down and stop the loop; return problems instead of raising, so teardown never masks a verdict."""
+        problems = self.teardown(closers or [])
         if self._portal is not None and not self._blocked:
             portal, self._portal = self._portal, None
             try:

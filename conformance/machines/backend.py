@@ -13,7 +13,8 @@ from hypothesis import strategies as st
 from hypothesis.stateful import Bundle, RuleBasedStateMachine, initialize, invariant, multiple, precondition, rule
 
 from conformance.harness.harness import Harness, wall_clock
-from conformance.machines.kv_driver import check_step, diff_listing, invoke
+from conformance.machines.judge import judge
+from conformance.machines.kv_driver import diff_listing, invoke, refine
 from conformance.models.kv import CleanupExpired, Delete, Get, KVModel, KVOperation, ListByPrefix, Put, PutIfVersion
 from conformance.spec import ContractViolation
 from conformance.strategies import expiry_offsets, key_families, other_versions, payloads, prefixes_of, record_bytes, wall_expiries
@@ -47,7 +48,7 @@ class BackendMachine(RuleBasedStateMachine):
     def perform(self, op: KVOperation) -> Any:
         self.state = self.state.at(self.now())
         outcome = invoke(self.backend, op)
-        self.state = check_step(self.model, self.state, op, outcome)
+        self.state = judge(self.model, self.state, op, outcome, refine)
         return outcome
 
     def record(self, payload: Any, expiry: float | None | str) -> bytes:

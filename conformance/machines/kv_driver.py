@@ -21,7 +21,6 @@ from conformance.models.kv import (
     Returned,
     observe,
 )
-from conformance.spec import ContractViolation
 
 
 def invoke(backend: Any, op: KVOperation) -> Outcome:
@@ -46,7 +45,7 @@ def invoke(backend: Any, op: KVOperation) -> Outcome:
     return observe(result)
 
 
-def refine(expectation: Expectation, outcome: Outcome) -> str:
+def refine(op: KVOperation, expectation: Expectation, outcome: Outcome) -> str:
     """The most specific clause a mismatch breaks: same versions but other bytes is a round-trip failure."""
     if isinstance(outcome, Returned) and len(expectation.allowed) == 1 and isinstance(expectation.allowed[0], Returned):
         want, got = expectation.allowed[0].value, outcome.value
@@ -56,17 +55,6 @@ def refine(expectation: Expectation, outcome: Outcome) -> str:
             if [(k, r.version) for k, r in want] == [(k, r.version) for k, r in got]:
                 return "BK-11"
     return expectation.clause
-
-
-def check_step(model: KVModel, state: KVState, op: KVOperation, outcome: Outcome) -> KVState:
-    """Judge one observed outcome; return the model's next state or raise the clause it breaks."""
-    expectation = model.expect(state, op)
-    if not expectation.admits(outcome):
-        raise ContractViolation(
-            refine(expectation, outcome),
-            f"{op.describe()} {outcome.describe()}; the contract requires it {expectation.describe()}",
-        )
-    return expectation.after
 
 
 def diff_listing(expected: dict[str, VersionedRecord], listed: list[tuple[str, VersionedRecord]]) -> str | None:

@@ -23,6 +23,7 @@ from conformance.models.tasks import (
     CleanupExpired,
     CompleteWithResult,
     Create,
+    Expectation,
     ForgedCursor,
     Get,
     GetResult,
@@ -39,7 +40,7 @@ from conformance.models.tasks import (
     cursor_after,
     observe,
 )
-from conformance.spec import ContractViolation
+from conformance.machines.judge import judge
 from conformance.strategies.tasks import (
     NEVER_ISSUED,
     OWNERS,
@@ -91,22 +92,15 @@ class TaskStoreMachine(RuleBasedStateMachine):
         return ttls if self.clock is not None else long_ttls
 
     def judge(self, op: TaskOperation, result: object = None, error: BaseException | None = None) -> None:
-        outcome = observe(op, result, error)
-        expectation = self.model.expect(self.state, op)
-        if not expectation.admits(outcome):
-            raise ContractViolation(
-                self.refine(op, outcome, expectation.clause),
-                f"{op.describe()} {outcome.describe()}; the contract requires it {expectation.describe()}",
-            )
-        self.state = expectation.after
+        self.state = judge(self.model, self.state, op, observe(op, result, error), self.refine)
 
     @staticmethod
-    def refine(op: TaskOperation, outcome: Outcome, clause: str) -> str:
+    def refine(op: TaskOperation, expectation: Expectation, outcome: Outcome) -> str:
         """A listing that shows another owner's task is an isolation failure, whatever else is wrong with the page."""
         if isinstance(op, ListTasks) and isinstance(outcome, Returned) and isinstance(outcome.value, PageView):
             if any(task.owner_id != op.owner_id for task in outcome.value.tasks):
                 return "TS-7"
-        return clause
+        return expectation.clause
 
     def perform(self, op: TaskOperation, call: Callable[[], Any]) -> Any:
         self.state = self.state.at(self.now())

@@ -1,0 +1,38 @@
+"""Judging one observed outcome against a model: the step every machine takes, for every contract."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, Protocol
+
+from conformance.spec import ContractViolation
+
+
+class _Expectation(Protocol):
+    clause: str
+    after: Any
+
+    def admits(self, outcome: Any) -> bool: ...
+
+    def describe(self) -> str: ...
+
+
+class Model(Protocol):
+    def expect(self, state: Any, op: Any) -> _Expectation: ...
+
+
+#: Names a more specific clause than the expectation's for a particular mismatch.
+Refine = Callable[[Any, Any, Any], str]
+
+
+def judge(model: Model, state: Any, op: Any, outcome: Any, refine: Refine | None = None) -> Any:
+    """Return the model's next state, or raise the clause the outcome breaks.
+
+    ``refine(op, expectation, outcome)`` may name a more specific clause than the
+    expectation's own (a listing that shows another owner's task is an isolation failure).
+    """
+    expectation = model.expect(state, op)
+    if not expectation.admits(outcome):
+        clause = refine(op, expectation, outcome) if refine is not None else expectation.clause
+        raise ContractViolation(clause, f"{op.describe()} {outcome.describe()}; the contract requires it {expectation.describe()}")
+    return expectation.after
