@@ -38,10 +38,12 @@ class Clause:
 class ContractViolation(AssertionError):
     """A check failed; it names the clause broken so the report can say which rule, not just which line."""
 
-    def __init__(self, clause: str, message: str) -> None:
+    def __init__(self, clause: str, message: str, evidence: dict[str, Any] | None = None) -> None:
         super().__init__(f"[{clause}] {message}")
         self.clause = clause
         self.detail = message
+        #: Machine-readable facts behind the failure (a race's clients and calls), copied into the JSON report.
+        self.evidence = evidence or {}
 
 
 def violation(clause: str, message: str) -> ContractViolation:

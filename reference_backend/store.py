@@ -123,7 +123,7 @@ class GenericTaskStore:
         self._check_text(request_method, "request method", optional=False)
         ttl_ms = self._resolve_ttl(ttl, now)
         limit = self.config.max_tasks_per_owner
-        if await self._live_count(owner_id, now) >= limit:
+        if await self._settled_count(owner_id, now) >= limit:
             raise ResourceExhaustedError(limit)
         created = _millis(now)
         record = TaskRecord(
@@ -427,9 +427,14 @@ class GenericTaskStore:
             found.append((record, pending))
         return found
 
-    async def _live_count(self, owner_id: str, now: float) -> int:
-        """Unexpired tasks of the owner, terminal and pending ones included (TS-6)."""
-        return len(await self._scan(owner_id, now))
+    async def _settled_count(self, owner_id: str, now: float) -> int:
+        """Unexpired tasks of the owner, terminal ones included, creates still in flight not (TS-6).
+
+        A pending record is a create that may yet roll back: refusing for the quota because of
+        it would refuse a create no serial order refuses (CC-2 found this). Whether in-flight
+        creates leave room is decided after writing our own pending record.
+        """
+        return sum(1 for _, pending in await self._scan(owner_id, now) if not pending)
 
     # ------------------------------------------------------------ cursors
 

@@ -1,6 +1,6 @@
 """The history recorder, the cheap anomaly checks, the linearizability search and the timelines.
 
-Clauses: docs/spec-concurrency-draft.md (CC-1 to CC-8). Hand-written histories pin each
+Clauses: SPEC.md, section Concurrency (CC-1 to CC-8). Hand-written histories pin each
 verdict and its explanation; Hypothesis checks that histories made by running the sequential
 model at random instants inside overlapping intervals are always linearizable, and that
 changing one read to data nobody wrote never is.

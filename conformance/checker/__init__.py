@@ -8,7 +8,7 @@
     verdict = check(rec.history(), KVModel(), budget=5.0)
     verdict.require()  # raises ContractViolation for a violation, and for an undecided verdict (CC-8)
 
-Clauses: ``docs/spec-concurrency-draft.md`` (CC-1 to CC-8).
+Clauses: SPEC.md, section Concurrency (CC-1 to CC-8).
 """
 
 from conformance.checker.cheap import Anomaly, cas_winners, cheap_checks, duplicate_versions, future_reads, unwritten_reads

@@ -3,7 +3,7 @@
 They run before the linearizability search: each anomaly below is a proof that no order of
 the calls satisfies the KV model, found in one pass and stated in terms a backend author
 can act on, whereas the search only says "no order works". Written values are unique per
-run, so every read names the write it saw. Clauses (SPEC draft ``docs/spec-concurrency-draft.md``):
+run, so every read names the write it saw. Clauses (SPEC.md, section Concurrency):
 
 - CC-3: two ``put_if_version`` calls succeeded from the same expected version on one key;
 - CC-4: two successful writes (``put`` or ``put_if_version``) on one key were handed the same version;

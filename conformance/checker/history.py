@@ -5,7 +5,7 @@ the model operation it was, when it was called and when it returned on ONE logic
 (integers, strictly increasing over every event of the run), and what it did. A call whose
 outcome the kit never learned (a timeout, a cancellation, a transport error) is recorded with
 the outcome ``UNKNOWN`` and a return time of +infinity: it may have taken effect at any
-instant after its call, or never (SPEC draft CC-7).
+instant after its call, or never (SPEC CC-7).
 
 Client ids are labels for the report; the checker does not rely on a client issuing one call
 at a time (after an unknown outcome a client usually moves on while its call may still be in
@@ -180,14 +180,18 @@ class HistoryRecorder:
             self._pending[token] = (client, op)
             return token
 
-    def respond(self, token: int, outcome: Any) -> None:
-        """Record the outcome of a call that returned or raised."""
+    def respond(self, token: int, outcome: Any, op: Any = None) -> None:
+        """Record the outcome of a call that returned or raised.
+
+        ``op`` replaces the operation recorded at the call when the answer completes it (a
+        create records the id the store assigned).
+        """
         if outcome is UNKNOWN:
             self.unknown(token)
             return
         with self._lock:
-            client, op = self._take(token)
-            self._done.append(Entry(client, op, token, self._tick(), outcome))
+            client, called = self._take(token)
+            self._done.append(Entry(client, called if op is None else op, token, self._tick(), outcome))
 
     def unknown(self, token: int) -> None:
         """Record that the call's outcome will never be known (timeout, cancellation, lost reply)."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 from conformance.contract.capabilities import Capabilities
@@ -27,6 +28,8 @@ class Harness:
         self.timeout = timeout
         self.runner = LoopRunner(loop, timeout)
         self._closers: dict[int, Closer] = {}
+        #: Where failing concurrent histories are drawn as HTML (``--conformance-timelines``), if anywhere.
+        self.timeline_dir: Path | None = None
 
     @property
     def capabilities(self) -> Capabilities:
@@ -110,6 +113,13 @@ class Harness:
         """Tear one instance down now (machines open one per example; do not pile them up)."""
         closer = self._closers.pop(id(instance), None)
         return self.runner.teardown([closer] if closer is not None else [])
+
+    def release_store(self, store: SyncStore) -> list[str]:
+        """Tear down a store from ``open_store`` now (for a backend target: the backend instance under it)."""
+        raw = store.checked.raw
+        if self.target.kind == "backend":
+            raw = raw.backend.raw
+        return self.release(raw)
 
     def close(self) -> list[str]:
         closers, self._closers = list(self._closers.values()), {}

@@ -6,40 +6,13 @@ from typing import Any
 
 from conformance.contract.backend import VersionedRecord
 from conformance.contract.errors import StorageError
-from conformance.models.kv import (
-    CleanupExpired,
-    Delete,
-    Expectation,
-    Get,
-    KVModel,
-    KVOperation,
-    KVState,
-    ListByPrefix,
-    Outcome,
-    Put,
-    PutIfVersion,
-    Returned,
-    observe,
-)
+from conformance.models.kv import Expectation, KVOperation, Outcome, Returned, observe
 
 
 def invoke(backend: Any, op: KVOperation) -> Outcome:
     """Call the method ``op`` names on a (sync) backend and observe what happened."""
     try:
-        if isinstance(op, Get):
-            result: object = backend.get(op.key)
-        elif isinstance(op, Put):
-            result = backend.put(op.key, op.data)
-        elif isinstance(op, PutIfVersion):
-            result = backend.put_if_version(op.key, op.data, op.expected_version)
-        elif isinstance(op, Delete):
-            result = backend.delete(op.key)
-        elif isinstance(op, ListByPrefix):
-            result = backend.list_by_prefix(op.prefix)
-        elif isinstance(op, CleanupExpired):
-            result = backend.cleanup_expired()
-        else:
-            raise TypeError(f"not a KV operation: {op!r}")
+        result = op.apply(backend)
     except StorageError as error:
         return observe(error=error)
     return observe(result)

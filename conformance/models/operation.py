@@ -30,12 +30,30 @@ class Operation:
     #: Fields that record what was observed rather than what was asked (not part of the call).
     hidden: ClassVar[tuple[str, ...]] = ()
 
-    def describe(self) -> str:
-        name = self.method or re.sub(r"(?<!^)(?=[A-Z])", "_", type(self).__name__).lower()
-        parts = []
+    def name(self) -> str:
+        """The contract method this operation calls."""
+        return self.method or re.sub(r"(?<!^)(?=[A-Z])", "_", type(self).__name__).lower()
+
+    def arguments(self) -> tuple[tuple[Any, ...], dict[str, Any]]:
+        """The call's positional and keyword arguments, in the contract's order (the field order)."""
+        args: list[Any] = []
+        kwargs: dict[str, Any] = {}
         for field in dataclasses.fields(self):  # type: ignore[arg-type]
             if field.name in self.hidden:
                 continue
             value = getattr(self, field.name)
-            parts.append(f"{field.name}={show(value)}" if field.name in self.keywords else show(value))
-        return f"{name}({', '.join(parts)})"
+            if field.name in self.keywords:
+                kwargs[field.name] = value
+            else:
+                args.append(value)
+        return tuple(args), kwargs
+
+    def apply(self, target: Any) -> Any:
+        """Make this call on ``target`` (sync or async: whatever the method returns is returned)."""
+        args, kwargs = self.arguments()
+        return getattr(target, self.name())(*args, **kwargs)
+
+    def describe(self) -> str:
+        args, kwargs = self.arguments()
+        parts = [show(value) for value in args] + [f"{key}={show(value)}" for key, value in kwargs.items()]
+        return f"{self.name()}({', '.join(parts)})"

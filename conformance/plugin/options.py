@@ -50,6 +50,10 @@ def add_options(parser: pytest.Parser) -> None:
         help="Run only the tests that check this clause, e.g. BK-12 (repeatable).",
     )
     group.addoption(
+        "--conformance-timelines", dest="conformance_timelines", metavar="DIR",
+        help="Write each violating concurrent history as an HTML timeline into DIR.",
+    )
+    group.addoption(
         "--conformance-report", dest="conformance_report", metavar="PATH",
         help="Write the per-clause verdict as JSON to PATH.",
     )

@@ -19,6 +19,7 @@ from conformance.harness.target import Target
 
 CLAUSES_PROPERTY = "conformance_clauses"
 COVERS_PROPERTY = "conformance_covers"
+EVIDENCE_PROPERTY = "conformance_evidence"
 
 
 def clauses_for_failure(item: pytest.Item, excinfo: pytest.ExceptionInfo[BaseException] | None) -> list[str]:
@@ -40,6 +41,9 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     if report.failed and marker is not None:
         broken = clauses_for_failure(item, call.excinfo)
         report.user_properties.append((CLAUSES_PROPERTY, broken))
+        evidence = getattr(call.excinfo.value, "evidence", None) if call.excinfo is not None else None
+        if evidence:
+            report.user_properties.append((EVIDENCE_PROPERTY, evidence))
         report.sections.append(("conformance verdict", "\n".join(f"violates {spec.describe(c)}" for c in broken)))
     return report
 
@@ -63,13 +67,18 @@ class VerdictCollector:
         if report.failed:
             entry["outcome"] = "failed"
             entry["violated"] = spec.unique(entry["violated"] + props.get(CLAUSES_PROPERTY, []))
+            if EVIDENCE_PROPERTY in props:
+                entry["evidence"] = props[EVIDENCE_PROPERTY]
         elif report.skipped and report.when in ("setup", "call"):
             entry["outcome"] = "skipped"
             entry["reason"] = _skip_reason(report)
 
     def applies(self, clause_id: str) -> bool:
-        """A whole task store is not a backend: the BK clauses say nothing about it."""
-        return not (self.target.kind == "store" and clause_id.startswith("BK-"))
+        """A whole task store is not a backend: clauses checked only by backend tests say nothing about it."""
+        if self.target.kind != "store":
+            return True
+        clause = spec.clauses().get(clause_id)
+        return clause is None or any(test.startswith("test_store_") for test in clause.tests)
 
     def executed(self) -> int:
         return sum(1 for t in self.tests.values() if t["outcome"] in ("passed", "failed"))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import pytest
 
@@ -26,6 +27,8 @@ def target(pytestconfig: pytest.Config) -> Target:
 @pytest.fixture
 def harness(request: pytest.FixtureRequest, target: Target, pytestconfig: pytest.Config) -> Iterator[Harness]:
     harness = Harness(target, request.param, pytestconfig.getoption("conformance_timeout"))
+    timelines = pytestconfig.getoption("conformance_timelines")
+    harness.timeline_dir = Path(timelines) if timelines else None
     try:
         yield harness
     finally:

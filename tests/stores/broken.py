@@ -137,7 +137,7 @@ class QuotaCountsExpired(_BrokenStore):
 
     violates = "TS-6"
 
-    async def _live_count(self, owner_id: str, now: float) -> int:
+    async def _settled_count(self, owner_id: str, now: float) -> int:
         return len(await self._call(self.backend.list_by_prefix, owner_prefix(owner_id)))
 
 
