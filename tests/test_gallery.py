@@ -46,3 +46,24 @@ def test_broken_target_fails_for_its_clause(pytester: pytest.Pytester, flag: str
         f"{broken.__name__} should fail {broken.violates}; the kit reported {verdict['violated']}\n"
         + result.stdout.str()[-3000:]
     )
+
+
+RACES = [(flag, spec, broken) for flag, spec, broken in BROKEN if getattr(broken, "races", None)]
+#: Races on one key must shrink to this many clients and calls (issue 4), on the default loop.
+SINGLE_KEY_SHRINK = (2, 4)
+
+
+@pytest.mark.parametrize(("flag", "spec", "broken"), RACES, ids=[cls.__name__ for _, _, cls in RACES])
+def test_race_machines_catch_planted_races_and_shrink_them(pytester: pytest.Pytester, flag: str, spec: str, broken: type) -> None:
+    """The race machines alone (the CC tests, on the default profile and loop) catch each planted race, shrunk."""
+    result, verdict = run_kit(pytester, f"{flag}={spec}", f"--conformance-clause={broken.races}", "--conformance-timeout=2")
+    assert result.ret != 0 and verdict is not None, f"{broken.__name__} ({broken.__doc__}) passed the race machines"
+    assert broken.races in verdict["violated"], f"{broken.__name__}: expected {broken.races}, got {verdict['violated']}"
+    drawn = [t for nodeid, t in verdict["tests"].items() if "::test_concurrent_histories_are_linearizable" in nodeid]
+    assert drawn and all(t["outcome"] == "failed" for t in drawn), f"the drawn programs missed {broken.__name__}"
+    evidence = drawn[0]["evidence"]
+    if broken.races in ("CC-3", "CC-4"):  # races on one key
+        clients, calls = SINGLE_KEY_SHRINK
+        assert evidence["clients"] <= clients and evidence["calls"] <= calls, f"{broken.__name__} shrank only to {evidence}"
+    else:
+        assert evidence["clients"] >= 2, evidence

@@ -65,7 +65,7 @@ def kv_programs(min_clients: int = 2, max_clients: int = 6, max_steps: int = 4) 
     """Programs of ``min_clients``..``max_clients`` clients of 1..``max_steps`` calls over ``RACE_KEYS``."""
     return st.builds(
         KVProgram,
-        st.tuples(*[st.sampled_from([ABSENT, LIVE, EXPIRED]) for _ in RACE_KEYS]),
+        st.tuples(*[st.sampled_from([LIVE, ABSENT, EXPIRED]) for _ in RACE_KEYS]),
         st.lists(st.lists(kv_steps, min_size=1, max_size=max_steps).map(tuple), min_size=min_clients, max_size=max_clients).map(tuple),
     )
 

@@ -17,7 +17,7 @@ from typing import Any, ClassVar
 
 import anyio
 
-from conformance import NotFoundError, VersionConflictError, VersionedRecord, expires_at
+from conformance import NotFoundError, VersionConflictError, VersionedRecord, expires_at, is_expired
 from reference_backend import InMemoryBackend
 
 Clock = Callable[[], float]
@@ -27,6 +27,8 @@ class _Broken(InMemoryBackend):
     """Base of the gallery: the reference plus the clause its bug breaks."""
 
     violates: ClassVar[str]
+    #: For a race: the clause the race machines report it under (they must catch it too).
+    races: ClassVar[str | None] = None
 
 
 # --- Concurrency (BK-18) ------------------------------------------------------------------
@@ -36,6 +38,7 @@ class NonAtomicPut(_Broken):
     """GET then SET in two round trips: concurrent puts read the same version and hand it out twice."""
 
     violates = "BK-18"
+    races = "CC-4"
 
     async def put(self, key: str, data: bytes) -> int:
         with self._lock:
@@ -51,6 +54,7 @@ class CasYieldsBeforeWrite(_Broken):
     """Checks the version, then writes in a second round trip: concurrent CAS calls all win."""
 
     violates = "BK-18"
+    races = "CC-3"
 
     async def put_if_version(self, key: str, data: bytes, expected_version: int) -> int:
         with self._lock:
@@ -59,6 +63,22 @@ class CasYieldsBeforeWrite(_Broken):
         with self._lock:
             self._table.records[key] = VersionedRecord(bytes(data), expected_version + 1)
         return expected_version + 1
+
+
+class CleanupYieldsBetweenScanAndDelete(_Broken):
+    """Scans for expired keys, then deletes them in a second round trip: a record rewritten in between is deleted."""
+
+    violates = "CC-1"
+    races = "CC-1"
+
+    async def cleanup_expired(self) -> int:
+        with self._lock:
+            expired = [key for key, record in self._table.records.items() if is_expired(record.data, self._clock())]
+        await anyio.sleep(0)  # the second round trip
+        with self._lock:
+            for key in expired:
+                self._table.records.pop(key, None)
+        return len(expired)
 
 
 # --- Compare-and-swap answers (BK-2, BK-8, BK-9) --------------------------------------------
@@ -380,6 +400,7 @@ class HangingCleanup(_Broken):
 GALLERY: list[type[_Broken]] = [
     NonAtomicPut,
     CasYieldsBeforeWrite,
+    CleanupYieldsBetweenScanAndDelete,
     CasCreatesMissing,
     CasMissingIsConflict,
     ConflictFiguresSwapped,

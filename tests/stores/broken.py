@@ -17,6 +17,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import replace
 from typing import Any, ClassVar
 
+import anyio
+
 from conformance import (
     InvalidCursorError,
     NotReadyError,
@@ -45,6 +47,8 @@ class _BrokenStore(GenericTaskStore):
     """Base of the gallery: the reference store over its own reference backend, plus the clause its bug breaks."""
 
     violates: ClassVar[str]
+    #: For a race: the clause the race machines report it under (they must catch it too).
+    races: ClassVar[str | None] = None
 
     def __init__(
         self, *, clock: Clock | None = None, config: StoreConfig | None = None, security: SecurityConfig | None = None
@@ -139,6 +143,19 @@ class QuotaCountsExpired(_BrokenStore):
 
     async def _settled_count(self, owner_id: str, now: float) -> int:
         return len(await self._call(self.backend.list_by_prefix, owner_prefix(owner_id)))
+
+
+class QuotaCheckThenCreate(_BrokenStore):
+    """Checks the quota, then creates in another round trip with no reservation: racing creates all take the last slot."""
+
+    violates = "CC-2"
+    races = "CC-2"
+
+    async def _scan(self, owner_id: str, now: float) -> list[tuple[TaskRecord, bool]]:
+        # Creates in flight are invisible to the count, so the recount after writing proves nothing.
+        settled = [(record, pending) for record, pending in await super()._scan(owner_id, now) if not pending]
+        await anyio.sleep(0)  # the count's round trip back; the create follows in another
+        return settled
 
 
 # --- Status machine (TS-8, TS-9, TS-14) -----------------------------------------------------
@@ -404,6 +421,7 @@ GALLERY: list[type[_BrokenStore]] = [
     SeedPrefixListing,
     TtlClamped,
     QuotaCountsExpired,
+    QuotaCheckThenCreate,
     ReopensCompleted,
     CancelAlwaysWins,
     CompleteWithAnyStatus,
