@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from fnmatch import fnmatch
+from pathlib import Path
 
 import pytest
 
@@ -214,3 +215,18 @@ def test_clause_selection_runs_only_that_clauses_tests(pytester: pytest.Pytester
     bad, _ = run_kit(pytester, "--backend=reference_backend:InMemoryBackend", "--conformance-clause=BK-99")
     assert bad.ret == pytest.ExitCode.USAGE_ERROR
     assert "--conformance-clause names no clause of SPEC.md: BK-99" in usage_error_line(bad)
+
+
+def test_race_failure_shows_a_timeline_and_writes_html(pytester: pytest.Pytester) -> None:
+    """A violating concurrent history is drawn per client in the terminal, and as HTML on request."""
+    pages = Path(pytester.path) / "timelines"
+    result, verdict = run_kit(
+        pytester, "--backend=tests.backends.broken:NonAtomicPut", "--conformance-clause=CC-4", f"--conformance-timelines={pages}"
+    )
+    assert result.ret != 0 and verdict is not None and "CC-4" in verdict["violated"]
+    out = result.stdout.str()
+    assert "failing history: 3 calls by 2 clients" in out and "  client 2 " in out, out[-3000:]
+    written = sorted(pages.glob("CC-4-*.html"))
+    assert written, f"no HTML timeline in {pages}"
+    page = written[0].read_text(encoding="utf-8")
+    assert page.lstrip().lower().startswith("<!doctype html") and "race/a" in page and "<script" not in page

@@ -79,8 +79,11 @@ class _Layout:
         self.lanes.sort(key=lambda item: item[0])
 
 
-def to_text(history: History, verdict: Any = None, *, width: int = 100, limit: int = DEFAULT_LIMIT) -> str:
-    """A terminal timeline of ``history`` (or of the verdict's failing partition when the history is long)."""
+def to_text(history: History, verdict: Any = None, *, width: int = 100, limit: int = DEFAULT_LIMIT, heading: bool = True) -> str:
+    """A terminal timeline of ``history`` (or of the verdict's failing partition when the history is long).
+
+    ``heading=False`` leaves out the verdict's own line, for a caller that has already shown it.
+    """
     entries, note = _chosen(history, verdict, limit)
     if not entries:
         return "(empty history)"
@@ -90,7 +93,7 @@ def to_text(history: History, verdict: Any = None, *, width: int = 100, limit: i
     step = max(3, min(8, (width - 12) // max(events, 1)))
     layout = _Layout(entries, step)
     lines = []
-    if verdict is not None:
+    if verdict is not None and heading:
         lines.append(f"{verdict.status}: {verdict.explanation}")
     if note:
         lines.append(note)

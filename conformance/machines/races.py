@@ -127,7 +127,7 @@ def _verdict_or_raise(harness: Harness, race: Race, verdict: Verdict, title: str
         verdict.explanation,
         f"under {race.schedule.describe()}",
         f"failing history: {len(shown)} calls by {clients} client{'s' if clients != 1 else ''}",
-        to_text(shown, verdict),
+        to_text(shown, verdict, heading=False),
     ]
     if harness.timeline_dir is not None:
         harness.timeline_dir.mkdir(parents=True, exist_ok=True)
