@@ -33,7 +33,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Hashable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -53,6 +53,8 @@ class Schedule:
         self.position = 0
         #: How many clients were ready at each decision made (for the exhaustive walk and the report).
         self.widths: list[int] = []
+        #: What each decision picked (0: the loop's own choice).
+        self.picked: list[int] = []
         self.mechanism = "none"
 
     def pick(self, width: int) -> int:
@@ -60,6 +62,7 @@ class Schedule:
         choice = self.choices[self.position] if self.position < len(self.choices) else 0
         self.position += 1
         self.widths.append(width)
+        self.picked.append(choice % width)
         return choice % width
 
     def delay(self) -> int:
@@ -68,7 +71,7 @@ class Schedule:
 
     def describe(self) -> str:
         used = self.choices[: self.position]
-        deviations = sum(1 for c in used if c)
+        deviations = sum(1 for index in self.picked if index)
         return f"schedule {list(used)} ({self.mechanism}; {deviations} deviation{'s' if deviations != 1 else ''} from the loop's own order)"
 
 
@@ -90,7 +93,8 @@ class _SteeredReady(collections.deque):  # type: ignore[type-arg]
 
     def _client(self, handle: Any) -> bool:
         owner = getattr(getattr(handle, "_callback", None), "__self__", None)
-        return owner in self.clients and not handle._cancelled
+        # Hashable first: a callback bound to an unhashable object (a list's append) cannot be looked up in a set.
+        return isinstance(owner, Hashable) and owner in self.clients and not handle._cancelled
 
     def append(self, handle: Any) -> None:
         if self.forward is not None:
@@ -127,7 +131,11 @@ class Steering:
         self.steers = False
 
     def register(self) -> None:
-        """Called by each client task as it starts, so its steps can be picked by the schedule."""
+        """Called by each client task as it starts, so its steps can be picked by the schedule.
+
+        The step that calls this is already running: a client should then yield once
+        (``await anyio.sleep(0)``) so that its first call, too, starts where the schedule says.
+        """
         if self.steers:
             task = asyncio.current_task()
             if task is not None:

@@ -100,6 +100,7 @@ async def play(
 
     async def client(number: int, ops: Sequence[Operation]) -> None:
         steering.register()
+        await anyio.sleep(0)  # from here on, even the first call starts where the schedule says
         for op in ops:
             await steering.pause()
             if not await call(number, op):
