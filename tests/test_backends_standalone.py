@@ -24,6 +24,7 @@ from conformance import (
     format_timestamp,
 )
 from conformance.harness.together import run_together
+from conformance.strategies import record_bytes
 from conformance.spec import parse_clauses
 from reference_backend import InMemoryBackend
 from tests.backends import broken
@@ -163,6 +164,17 @@ async def shows_cas_race(backend: Any, clock: FakeClock) -> None:
     assert outcomes.count(2) > 1, outcomes
 
 
+async def shows_cleanup_deleting_a_rewrite(backend: Any, clock: FakeClock) -> None:
+    # Trio may start the two in either order; the rewrite must land inside cleanup's window at least once.
+    lost = []
+    for attempt in range(20):
+        key = f"k{attempt}"
+        await backend.put(key, record_bytes("old", clock() - 1))
+        await concurrently(backend.cleanup_expired, lambda key=key: backend.put(key, record_bytes("fresh", None, serial=1)))
+        lost.append(isinstance(await raised(backend.get(key)), NotFoundError))
+    assert any(lost), "no rewrite was deleted"
+
+
 async def shows_cas_creating_missing(backend: Any, clock: FakeClock) -> None:
     assert await raised(backend.put_if_version("k", b"{}", 1)) is None
     assert (await backend.get("k")).data == b"{}"
@@ -283,6 +295,7 @@ async def shows_hang(backend: Any, clock: FakeClock) -> None:
 DEMONSTRATIONS: dict[type[Any], Callable[[Any, FakeClock], Awaitable[None]]] = {
     broken.NonAtomicPut: shows_non_atomic_put,
     broken.CasYieldsBeforeWrite: shows_cas_race,
+    broken.CleanupYieldsBetweenScanAndDelete: shows_cleanup_deleting_a_rewrite,
     broken.CasCreatesMissing: shows_cas_creating_missing,
     broken.CasMissingIsConflict: shows_cas_missing_as_conflict,
     broken.ConflictFiguresSwapped: shows_swapped_figures,

@@ -37,6 +37,15 @@ from tests.stores.broken import GALLERY
 LOOPS = ["asyncio", "trio"]
 ROOT = Path(__file__).resolve().parents[1]
 
+async def shows_quota_raced_past(make: Make, clock: FakeClock) -> None:
+    store = make(StoreConfig(max_tasks_per_owner=2))
+    await new_task(store)
+    async with anyio.create_task_group() as group:
+        for _ in range(2):
+            group.start_soon(raised, store.create(OWNER, METHOD))
+    assert len((await store.list(OWNER, limit=10)).tasks) == 3  # over the quota of 2
+
+
 #: Correct stores the demonstrations must fail on: the reference, and the gallery's bases.
 CORRECT: list[Callable[..., Any]] = [in_memory_task_store, broken._BrokenStore, broken._VariablesBy]
 
@@ -222,6 +231,7 @@ DEMONSTRATIONS: dict[type[Any], Demonstration] = {
     broken.SeedPrefixListing: shows_prefix_listing,
     broken.TtlClamped: shows_clamped_ttl,
     broken.QuotaCountsExpired: shows_expired_tasks_in_quota,
+    broken.QuotaCheckThenCreate: shows_quota_raced_past,
     broken.ReopensCompleted: shows_reopened_task,
     broken.CancelAlwaysWins: shows_terminal_cancelled,
     broken.CompleteWithAnyStatus: shows_non_terminal_completion,
