@@ -15,6 +15,7 @@ from conformance.contract.backend import VersionedRecord
 from conformance.contract.capabilities import ExpiredRecords
 from conformance.contract.errors import NotFoundError, VersionConflictError
 from conformance.contract.record import expires_at
+from conformance.models.expectation import Expectation
 from conformance.models.operation import Operation, show
 
 
@@ -148,23 +149,6 @@ class KVState:
     def without(self, *keys: str) -> KVState:
         gone = set(keys)
         return KVState({k: v for k, v in self.records.items() if k not in gone}, self.now)
-
-
-@dataclass(frozen=True)
-class Expectation:
-    """What the contract allows a call to do from a state, the clause that says so, and the state after."""
-
-    clause: str
-    allowed: tuple[Outcome, ...]
-    after: KVState
-
-    def admits(self, outcome: Outcome) -> bool:
-        return outcome in self.allowed
-
-    def describe(self) -> str:
-        if len(self.allowed) == 1:
-            return self.allowed[0].describe()
-        return " or ".join(o.describe() for o in self.allowed)
 
 
 # ---------------------------------------------------------------- the model

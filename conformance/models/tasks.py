@@ -30,6 +30,7 @@ from conformance.contract.record import LATEST_TIMESTAMP_MS, canonical_json
 from conformance.contract.store import SecurityConfig, StoreConfig
 from conformance.contract.task import TaskPage, TaskRecord, TaskStatus, can_transition, coerce_status
 from conformance.contract.task_errors import TaskError
+from conformance.models.expectation import Expectation
 from conformance.models.operation import Operation, show
 
 _ID = re.compile(r"[0-9a-f]{32}")
@@ -305,21 +306,6 @@ class TaskState:
     def without(self, *task_ids: str) -> TaskState:
         gone = set(task_ids)
         return TaskState({k: v for k, v in self.tasks.items() if k not in gone}, self.issued, self.now)
-
-
-@dataclass(frozen=True)
-class Expectation:
-    """What the contract allows from a state, the clause that says so, and the state after."""
-
-    clause: str
-    allowed: tuple[Outcome, ...]
-    after: TaskState
-
-    def admits(self, outcome: Outcome) -> bool:
-        return outcome in self.allowed
-
-    def describe(self) -> str:
-        return " or ".join(o.describe() for o in self.allowed)
 
 
 class _Refusal(Exception):
