@@ -415,6 +415,30 @@ def test_task_store_lost_update_is_a_violation() -> None:
     assert "get(" in verdict.explanation
 
 
+def test_a_write_that_changes_nothing_here_is_not_forced_first() -> None:
+    """A found false alarm: deleting a variable the task lacks changes nothing at the start, but
+    placed after a concurrent set of that variable it deletes it; the checker must try that order.
+
+    Client 1 deletes ``v`` while client 2 sets it; client 1 then reads the task without ``v``:
+    linearizable as set, delete, get.
+    """
+    state = TASK_MODEL.initial()
+    create = tasks.Create("alice", "tools/call", None, TASK_ID)
+    created = TASK_MODEL.expect(state, create)
+    delete = tasks.SetVariables(TASK_ID, "alice", {"v": None})
+    put = tasks.SetVariables(TASK_ID, "alice", {"v": "c2"})
+    deleted = TASK_MODEL.expect(created.after, delete)
+    assert deleted.after == created.after  # a no-op where it is first tried
+    get = tasks.Get(TASK_ID, "alice")
+    history = History([
+        E(1, create, 1, 2, created.allowed[0]),
+        E(1, delete, 3, 7, deleted.allowed[0]),
+        E(2, put, 4, 5, TASK_MODEL.expect(created.after, put).allowed[0]),
+        E(1, get, 8, 9, TASK_MODEL.expect(created.after, get).allowed[0]),
+    ])
+    assert check(history, TASK_MODEL, partition=None, cheap=False).ok
+
+
 # ---------------------------------------------------------------- simulated histories (CC-1)
 
 

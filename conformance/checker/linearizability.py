@@ -16,9 +16,10 @@ plain ``KVModel`` runs on ``_OneKey``, the same model restricted to one key with
 as a ``(data, version)`` tuple (no dict copies, no JSON parsing per write).
 
 Pruning, each sound and complete (tests/test_checker.py compares the verdicts with a plain
-search and with brute force): a call with a known outcome that fits and leaves the state as
-it is (a read, a refused write) is taken as the only choice where it is a candidate, since
-it may go before every other candidate and changes nothing for them; calls with unknown
+search and with brute force): a call whose outcome the model calls inert (it leaves every
+state it is allowed from unchanged: a read, a refused write) and that fits is taken as the
+only choice where it is a candidate, since it may go before every other candidate and
+changes nothing wherever it goes; calls with unknown
 outcomes that no call can tell apart are taken earliest-first (see ``_OneKey``); and an
 unknown write whose data a read returned must have taken effect before that read returned.
 
@@ -266,6 +267,7 @@ def _search(
     share: bool = True,
     classes: Sequence[Hashable | None] | None = None,
     returns: Sequence[float] | None = None,
+    inert: Sequence[bool] | None = None,
 ) -> _Outcome:
     """Wing-Gong-Lowe over one partition. ``entries`` may be in any order.
 
@@ -276,6 +278,8 @@ def _search(
     instead reaches nothing more, since the earlier one stays a candidate just as long).
     ``returns``: per entry, the instant by which it must have taken effect, when that is earlier
     than its return (an unknown write whose data a read returned: see ``_read_by``).
+    ``inert``: per entry, whether its outcome leaves every state it is allowed from unchanged
+    (the model's ``inert``); only such calls are ever forced. None: no call is.
     """
     n = len(entries)
     if n == 0:
@@ -320,6 +324,10 @@ def _search(
                 klass[node] = c
     front = [0] * len(members)  # class -> how many of its calls are taken (always its first ones)
 
+    forceable = [False] * size  # call node -> whether it may be taken as the only choice (inert)
+    if inert is not None:
+        for i in range(n):
+            forceable[call_node[i]] = inert[i]
     bit = [0] * size  # call node -> its entry's bit
     for i in range(n):
         bit[call_node[i]] = 1 << i
@@ -380,11 +388,13 @@ def _search(
     clock = time.perf_counter
     row = rows[0]
     check_at = _CLOCK_EVERY
-    # At each configuration the candidates are first scanned for a call with a known outcome
-    # that fits and leaves the state as it is (a read, a refused write). Taking it first loses
-    # nothing: it may precede every other candidate in real time, and the state it leaves is the
-    # same. So it is taken as the only choice there, and if the search fails after it, the
-    # configuration before it has failed too. Reads then never multiply the orders tried.
+    # At each configuration the candidates are first scanned for an inert call (its outcome
+    # leaves unchanged every state it is allowed from: a read, a refused write) that fits here.
+    # Taking it first loses nothing: it may precede every other candidate in real time, and
+    # wherever else it could go it changes nothing either. So it is taken as the only choice
+    # there, and if the search fails after it, the configuration before it has failed too.
+    # Reads then never multiply the orders tried. (A write that merely changes nothing *here*
+    # is not inert: placed later it may change the state, so it is not forced.)
     scanning = True
     while True:
         ret = match[node]
@@ -396,7 +406,7 @@ def _search(
             after = row.get(node)
             if after is None:
                 after = row[node] = step(sid, node)
-            if after < 0 or (scanning and after != sid):
+            if after < 0 or (scanning and (after != sid or not forceable[node])):
                 node = nxt[node]
                 continue
             taken = linearized | bit[node]
@@ -623,10 +633,10 @@ def check(
             classes = [one_key.interchangeable(e) for e in part]
             returns = _read_by(part, initial)
             result = _search(part.entries, one_key.transition, one_key.initial, deadline, share=False,
-                             classes=classes, returns=returns)
+                             classes=classes, returns=returns, inert=_inert(model, part))
         else:
             returns = _read_by(part, initial) if isinstance(model, kv.KVModel) else None
-            result = _search(part.entries, generic, initial, deadline, returns=returns)
+            result = _search(part.entries, generic, initial, deadline, returns=returns, inert=_inert(model, part))
         explored += result.explored
         if result.status is None:
             return _undecided(key, part, decided, explored, started, budget, parts, result.best, common)
@@ -642,6 +652,14 @@ def check(
         LINEARIZABLE, f"{len(history)} operations are linearizable{where}", None,
         decided=len(parts), explored=explored, elapsed=time.perf_counter() - started, **common,
     )
+
+
+def _inert(model: Any, part: History) -> list[bool] | None:
+    """Per call, whether the model calls its outcome inert (see ``_search``); None if the model cannot say."""
+    inert = getattr(model, "inert", None)
+    if inert is None:
+        return None
+    return [not e.unknown and inert(e.op, e.outcome) for e in part]
 
 
 def _undecided(

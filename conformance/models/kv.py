@@ -183,6 +183,17 @@ class KVModel:
             return None, "BK-17"
         return stored, "BK-4"
 
+    @staticmethod
+    def inert(op: KVOperation, outcome: Outcome) -> bool:
+        """Whether this outcome of ``op`` leaves unchanged every state it is allowed from.
+
+        Reads, and refusals (NotFound, a conflict), never write. Anything else may write in
+        some state even when it changes nothing in another (a delete of a hidden expired
+        record), so it is not inert. The linearizability checker may place an inert call
+        first among its rivals; it must not do so for any other.
+        """
+        return isinstance(op, (Get, ListByPrefix)) or isinstance(outcome, Raised)
+
     def expect(self, state: KVState, op: KVOperation) -> Expectation:
         if isinstance(op, Get):
             stored, absent_clause = self._lookup(state, op.key)

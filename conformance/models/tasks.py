@@ -444,6 +444,17 @@ class TaskModel:
             result=task.result,
         )
 
+    @staticmethod
+    def inert(op: TaskOperation, outcome: Outcome) -> bool:
+        """Whether this outcome of ``op`` leaves unchanged every state it is allowed from.
+
+        Reads and refusals never write. A write that changes nothing in one state (a
+        set_variables deleting a name the task lacks, on a clock that has not moved) changes
+        the task in another, so no write is inert: the linearizability checker may place an
+        inert call first among its rivals, and must not do so for any other.
+        """
+        return isinstance(op, (Get, GetResult, ListTasks)) or isinstance(outcome, Raised)
+
     def _expect(self, state: TaskState, op: TaskOperation) -> Expectation:
         now_ms = _ms(state.now)
         if isinstance(op, CleanupExpired):
