@@ -219,11 +219,7 @@ class GenericTaskStore:
         """Terminal status, message and result in one CAS write; only terminal statuses (TS-14)."""
         now = self._clock()
         self._check_owner(owner_id)
-        target = self._status_argument(status)
-        if not target.is_terminal:
-            raise InvalidTransitionError(
-                f"complete_with_result needs a terminal status, not {target.value}", requested=target
-            )
+        target = self._completion_status(status)
         self._check_text(status_message, "status message", optional=True)
         self._check_result(result)
         key, record = await self._load(task_id, owner_id, now)
@@ -237,6 +233,15 @@ class GenericTaskStore:
             last_updated_at=self._stamp(now),
         )
         return await self._write(key, updated, record.version)
+
+    def _completion_status(self, status: object) -> TaskStatus:
+        """The status complete_with_result moves to: terminal, or the call is refused (TS-14)."""
+        target = self._status_argument(status)
+        if not target.is_terminal:
+            raise InvalidTransitionError(
+                f"complete_with_result needs a terminal status, not {target.value}", requested=target
+            )
+        return target
 
     async def cancel(self, task_id: str, owner_id: str) -> TaskRecord:
         """Cancel a non-terminal task and clear its status message; terminal tasks refuse (TS-9)."""

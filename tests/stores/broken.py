@@ -190,25 +190,8 @@ class CompleteWithAnyStatus(_BrokenStore):
 
     violates = "TS-14"
 
-    async def complete_with_result(
-        self, task_id: str, owner_id: str, status: TaskStatus, status_message: str | None, result: Any
-    ) -> TaskRecord:
-        now = self._clock()
-        self._check_owner(owner_id)
-        target = self._status_argument(status)
-        self._check_text(status_message, "status message", optional=True)
-        self._check_result(result)
-        key, record = await self._load(task_id, owner_id, now)
-        self._check_transition(record, target)
-        updated = replace(
-            record,
-            status=target,
-            status_message=status_message,
-            has_result=True,
-            result=result,
-            last_updated_at=self._stamp(now),
-        )
-        return await self._write(key, updated, record.version)
+    def _completion_status(self, status: object) -> TaskStatus:
+        return self._status_argument(status)  # terminal or not
 
 
 # --- Variables (TS-10, TS-11, TS-12, TS-20) -------------------------------------------------
