@@ -270,7 +270,7 @@ def test_gallery_is_complete_and_stable() -> None:
 @pytest.mark.parametrize("broken_class", GALLERY, ids=lambda c: c.__name__)
 def test_gallery_class_is_well_formed(broken_class: type[Any]) -> None:
     clause = CLAUSES.get(broken_class.violates)
-    assert clause is not None, f"{broken_class.violates} is not a TS clause"
+    assert clause is not None, f"{broken_class.violates} is not a clause of SPEC.md"
     assert clause.level == "MUST"
     doc = inspect.getdoc(broken_class) or ""
     assert doc and "\n" not in doc and doc != inspect.getdoc(GenericTaskStore)

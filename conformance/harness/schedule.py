@@ -33,11 +33,13 @@ from __future__ import annotations
 import asyncio
 import collections
 import sys
-from collections.abc import Hashable, Iterator, Sequence
+from collections.abc import Callable, Hashable, Iterator, Sequence
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, TypeVar
 
 import anyio
+
+T = TypeVar("T")
 
 #: Largest number a schedule entry is drawn from; entries wrap around the ready clients.
 MAX_CHOICE = 7
@@ -187,7 +189,7 @@ def short_switch_interval(seconds: float = 1e-6) -> Iterator[None]:
         sys.setswitchinterval(before)
 
 
-def every_schedule(run: Any, limit: int = 500) -> Iterator[tuple[Schedule, Any]]:
+def every_schedule(run: Callable[[Schedule], T], limit: int = 500) -> Iterator[tuple[Schedule, T]]:
     """Run ``run(schedule)`` under every schedule of a tiny program, depth first; yield each with its result.
 
     ``run`` must be deterministic given the schedule (an in-process backend on the steered

@@ -13,7 +13,8 @@ and, with ``--conformance-timelines``, an HTML page.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
+import hashlib
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -132,7 +133,8 @@ def _verdict_or_raise(harness: Harness, race: Race, verdict: Verdict, title: str
     ]
     if harness.timeline_dir is not None:
         harness.timeline_dir.mkdir(parents=True, exist_ok=True)
-        page = harness.timeline_dir / f"{verdict.clause or 'CC'}-{abs(hash(race.history.describe())) % 10**8:08d}.html"
+        digest = hashlib.sha256(race.history.describe().encode("utf-8")).hexdigest()[:8]
+        page = harness.timeline_dir / f"{verdict.clause or 'CC'}-{digest}.html"
         page.write_text(to_html(shown, verdict, title=title), encoding="utf-8")
         lines.append(f"HTML timeline: {page}")
     evidence = {"clients": clients, "calls": len(shown), "status": verdict.status, "schedule": list(race.schedule.choices[: race.schedule.position])}

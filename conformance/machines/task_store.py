@@ -79,6 +79,9 @@ class TaskStoreMachine(RuleBasedStateMachine):
         self.created: list[str] = []
         self.tokens: list[tuple[str, IssuedCursor]] = []
 
+    def teardown(self) -> None:
+        self.harness.release_store(self.store)
+
     @classmethod
     def for_harness(cls, harness: Harness) -> type[TaskStoreMachine]:
         return type(cls.__name__, (cls,), {"harness": harness})
