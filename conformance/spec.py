@@ -86,9 +86,24 @@ def describe(clause_id: str) -> str:
     return found.headline() if found else clause_id
 
 
+#: Clause prefix of the security gate: tests naming one carry the ``security`` marker (``-m security``).
+SECURITY_PREFIX = "SEC-"
+
+
 def covers(*clause_ids: str) -> Callable[[F], F]:
-    """Mark a suite test with the clauses it checks (read by the report and the coverage self-test)."""
-    return pytest.mark.conformance_clause(*clause_ids)
+    """Mark a suite test with the clauses it checks (read by the report and the coverage self-test).
+
+    A test that names a SEC clause is also marked ``security``, so ``pytest -m security`` is the
+    security regression gate without a second list to keep in step with SPEC.md.
+    """
+    clause_mark = pytest.mark.conformance_clause(*clause_ids)
+    if not any(c.startswith(SECURITY_PREFIX) for c in clause_ids):
+        return clause_mark
+
+    def mark(test: F) -> F:
+        return pytest.mark.security(clause_mark(test))
+
+    return mark
 
 
 def clauses_of_exception(exc: BaseException) -> list[str]:

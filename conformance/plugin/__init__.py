@@ -39,6 +39,7 @@ def pytest_load_initial_conftests(early_config: pytest.Config, parser: pytest.Pa
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "conformance_clause(*ids): SPEC.md clauses a conformance test checks")
+    config.addinivalue_line("markers", "security: the security regression gate (tests naming a SEC clause of SPEC.md)")
     try:
         target = _target(config)
         if target is None:

@@ -27,7 +27,7 @@ def _write_all(backend: SyncBackend, key_list: list[str]) -> dict[str, bytes]:
     return written
 
 
-@covers("BK-13")
+@covers("BK-13", "SEC-2")
 @settings(max_examples=examples(40))
 @given(family=key_families())
 def test_lookalike_keys_stay_distinct(harness: Harness, family: list[str]) -> None:
@@ -42,7 +42,7 @@ def test_lookalike_keys_stay_distinct(harness: Harness, family: list[str]) -> No
         require("BK-13", problem is None, f"listing of look-alike keys: {problem}")
 
 
-@covers("BK-13")
+@covers("BK-13", "SEC-2")
 @settings(max_examples=examples(10))
 @given(key_list=st.lists(long_keys(), min_size=2, max_size=4, unique=True))
 def test_long_keys_are_not_truncated(harness: Harness, key_list: list[str]) -> None:
@@ -54,7 +54,7 @@ def test_long_keys_are_not_truncated(harness: Harness, key_list: list[str]) -> N
                 f"long keys came back altered: {len(listed_keys)} listed, {len(set(listed_keys) - set(key_list))} not as written")
 
 
-@covers("BK-12")
+@covers("BK-12", "SEC-1")
 @settings(max_examples=examples(40))
 @given(family=key_families(), data=st.data())
 def test_prefix_matches_literally(harness: Harness, family: list[str], data: st.DataObject) -> None:

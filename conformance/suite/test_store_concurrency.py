@@ -178,7 +178,7 @@ def test_concurrent_completions_have_one_winner(store: SyncStore) -> None:
         require("TS-18", store.get(tid, OWNER) == winners[0][1], f"the task does not read as the winner ({winners[0][0]}) left it")
 
 
-@covers("TS-6")
+@covers("TS-6", "SEC-9")
 def test_concurrent_creates_never_pass_the_quota(limited_store: Callable[..., SyncStore]) -> None:
     limit = 3
     for round_, settled in enumerate((1, 0, 2, 1)):

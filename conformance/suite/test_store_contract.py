@@ -346,7 +346,7 @@ def _every_method(store: SyncStore, owner: Any, task_id: str) -> list[tuple[str,
     ]
 
 
-@covers("TS-3")
+@covers("TS-3", "SEC-9")
 def test_anonymous_owners_are_refused_by_every_method(store: SyncStore) -> None:
     task = store.create(OWNER, "m")
     for anonymous in ("", "local"):

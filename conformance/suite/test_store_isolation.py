@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
-from typing import Any
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -16,7 +15,6 @@ from conformance import (
     INTERNAL_ERROR,
     ResourceExhaustedError,
     StoreConfig,
-    TaskError,
     TaskNotFoundError,
     TaskRecord,
     TaskStatus,
@@ -24,35 +22,10 @@ from conformance import (
 from conformance.harness import FakeClock, SyncStore
 from conformance.plugin.profiles import examples
 from conformance.spec import covers, expect_error, require
+from conformance.harness.probes import calls_as, indistinguishable, listed_ids, raised
+from conformance.strategies.owners import CLASHING_PAIRS, HOSTILE_OWNERS, SECRET_OWNER
 
 OWNER = "alice"
-
-#: Owner ids that collide under a careless key scheme, case folding, Unicode normalisation or trimming.
-HOSTILE_OWNERS = [
-    "a", "a:b", "a:", ":a", "A", "a ", " a", "a/", "a/b", "a\\b", "a\x00", "a\x00b", "a\n", "ß", "ss", "SS", "ẞ",
-    "é", "e\u0301", "ａ", "İ", "i\u0307", "a%3Ab", "a%2Fb", "tasks/", "tasks", "*", "%", "?", "a*", "..", "a" * 300,
-]
-#: Pairs that must stay apart: one owner's tasks are invisible to the other.
-CLASHING_PAIRS = [
-    ("a", "a:b"), ("a:b", "a"), ("A", "a"), ("ß", "ss"), ("ss", "SS"), ("é", "e\u0301"), ("a", "a "), ("a/", "a"),
-    ("a", "a\x00"), ("a", "ａ"), ("owner-7f3a-secret", "intruder-91c2-secret"),
-]
-#: Distinctive owners: a message that contains one of them names it.
-SECRET_OWNER, INTRUDER = "owner-7f3a-secret", "intruder-91c2-secret"
-
-
-def _walk(store: SyncStore, owner: str) -> list[str]:
-    """The ids of every task the owner lists, page by page."""
-    ids: list[str] = []
-    cursor = None
-    for _ in range(1000):
-        page = store.list(owner, cursor=cursor, limit=3)
-        ids.extend(t.task_id for t in page.tasks)
-        if page.next_cursor is None:
-            return ids
-        cursor = page.next_cursor
-    require("TS-16", False, f"the listing of {owner!r} never ended")
-    return ids
 
 
 # ---------------------------------------------------------------- TS-6: the quota
@@ -79,7 +52,7 @@ def test_quota_counts_live_tasks_terminal_ones_included(limited_store: Callable[
                          f"(held: {[t.status.value for t in mine]}; terminal tasks count)")
     require("TS-6", error.limit == limit and error.code == INTERNAL_ERROR,
             f"ResourceExhaustedError(limit={error.limit!r}) with code {error.code}; expected limit {limit} and -32603")
-    listed = _walk(store, OWNER)
+    listed = listed_ids(store, OWNER)
     require("TS-6", sorted(listed) == sorted(t.task_id for t in mine),
             f"after the refused create the owner lists {len(listed)} tasks, expected the {limit} it held: the refusal wrote something")
     require("TS-6", all(store.get(t.task_id, OWNER) == t for t in mine), "the refused create changed a task")
@@ -105,43 +78,16 @@ def test_expired_tasks_leave_the_quota(limited_store: Callable[..., SyncStore], 
 # ---------------------------------------------------------------- TS-7: owner isolation
 
 
-def _calls_as(store: SyncStore, task_id: str, owner: str) -> list[tuple[str, Callable[[], Any]]]:
-    return [
-        ("get", lambda: store.get(task_id, owner)),
-        ("update_status", lambda: store.update_status(task_id, owner, TaskStatus.COMPLETED, "hijacked")),
-        ("set_variables", lambda: store.set_variables(task_id, owner, {"a": 1})),
-        ("set_result", lambda: store.set_result(task_id, owner, 1)),
-        ("get_result", lambda: store.get_result(task_id, owner)),
-        ("complete_with_result", lambda: store.complete_with_result(task_id, owner, TaskStatus.FAILED, None, None)),
-        ("cancel", lambda: store.cancel(task_id, owner)),
-    ]
-
-
-def _raised(call: Callable[[], Any]) -> BaseException | Any:
-    try:
-        return call()
-    except TaskError as exc:
-        return exc
-
-
-@covers("TS-7")
+@covers("TS-7", "SEC-3")
 def test_another_owners_task_is_exactly_a_missing_task(store: SyncStore) -> None:
     for owner, intruder in CLASHING_PAIRS:
         task = store.create(owner, "m")
         task = store.set_result(task.task_id, owner, {"secret": owner})
         missing = uuid.uuid4().hex
-        for (method, theirs), (_, absent) in zip(_calls_as(store, task.task_id, intruder), _calls_as(store, missing, intruder)):
-            a, b = _raised(theirs), _raised(absent)
+        for (method, theirs), (_, absent) in zip(calls_as(store, task.task_id, intruder), calls_as(store, missing, intruder)):
+            a, b = raised(theirs), raised(absent)
             what = f"{method} by {intruder!r} of {owner!r}'s task"
-            require("TS-7", isinstance(a, TaskNotFoundError) and type(a) is type(b),
-                    f"{what} answered {type(a).__name__}: {a}; a never-issued id answers {type(b).__name__}: {b}. "
-                    "Another owner's task must raise exactly what a missing task raises")
-            require("TS-7", a.code == b.code and str(a).replace(task.task_id, "<id>") == str(b).replace(missing, "<id>"),
-                    f"{what}: message {str(a)!r} (code {a.code}) differs from a missing task's {str(b)!r} (code {b.code}) "
-                    "beyond the id quoted")
-            require("TS-7", (a.__cause__, a.__context__, b.__cause__, b.__context__) == (None, None, None, None),
-                    f"{what}: the error carries a __cause__ or __context__ ({a.__cause__!r}, {a.__context__!r}), "
-                    "which can betray that the task exists")
+            indistinguishable("TS-7", a, b, task.task_id, missing, what)
             if owner == SECRET_OWNER:
                 require("TS-7", owner not in str(a) and intruder not in str(a), f"{what}: the message names an owner: {a}")
         listed = [t.task_id for t in store.list(intruder, limit=1_000).tasks]
@@ -150,7 +96,7 @@ def test_another_owners_task_is_exactly_a_missing_task(store: SyncStore) -> None
         require("TS-7", store.get_result(task.task_id, owner) == {"secret": owner}, f"{owner!r}'s result changed")
 
 
-@covers("TS-7")
+@covers("TS-7", "SEC-3")
 @settings(max_examples=examples(20))
 @given(
     owners=st.lists(
@@ -170,7 +116,7 @@ def test_listings_never_show_another_owners_task(make_store: Callable[..., SyncS
     for owner in data.draw(st.lists(st.sampled_from(owners), max_size=10), label="creators"):
         held[owner].append(store.create(owner, "m"))
     for owner in owners:
-        listed = _walk(store, owner)
+        listed = listed_ids(store, owner)
         want = sorted(t.task_id for t in held[owner])
         require("TS-7", sorted(listed) == want,
                 f"{owner!r} lists {len(listed)} task(s) {sorted(set(listed) - set(want))[:3]} beyond/short of its own {len(want)}; "
@@ -197,6 +143,6 @@ def test_malformed_task_ids_are_not_found(store: SyncStore) -> None:
         [task.task_id], str(uuid.UUID(task.task_id)),
     ]
     for bad in junk:
-        for method, call in _calls_as(store, bad, OWNER):  # type: ignore[arg-type]
+        for method, call in calls_as(store, bad, OWNER):  # type: ignore[arg-type]
             expect_error("TS-7", TaskNotFoundError, call, f"{method} with the malformed task id {bad!r:.60}")
     require("TS-7", store.get(task.task_id, OWNER) == task, "calls with malformed ids changed the owner's task")

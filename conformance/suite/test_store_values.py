@@ -37,8 +37,8 @@ from conformance.harness import FakeClock, Harness, SyncStore
 from conformance.plugin.profiles import examples
 from conformance.spec import covers, expect_error, require
 from conformance.strategies import json_values
+from conformance.harness.probes import OWNER, refused, same_json, state_of
 
-OWNER = "alice"
 INTRUDER = "mallory"
 #: Characters of one to four UTF-8 bytes that JSON writes as they are (no escapes).
 WIDE_CHARS = st.sampled_from(["x", "é", "ß", "€", "中", "🔑"])
@@ -57,14 +57,6 @@ def _text(nbytes: int, char: str) -> str:
 def _straddling(nbytes: int, char: str) -> str:
     """Exactly ``nbytes`` UTF-8 bytes ending with ``char``, so a cut at ``nbytes - 1`` would split it."""
     return "x" * (nbytes - _width(char)) + char
-
-
-def _same(a: Any, b: Any) -> bool:
-    """Equal as JSON, types included (True is not 1, 1.0 is not 1)."""
-    try:
-        return canonical_json(a) == canonical_json(b)
-    except (TypeError, ValueError):
-        return False
 
 
 def _depth(value: Any) -> int:
@@ -108,29 +100,6 @@ def _shaped(data: st.DataObject, depth: int) -> Any:
     return {f"k{n}": item for n, item in enumerate(items)}
 
 
-def _state(store: SyncStore, task_id: str, owner: str = OWNER) -> tuple[TaskRecord, Any]:
-    """What a caller can see of one task: the task and its result (or the NotReadyError's status)."""
-    task = store.get(task_id, owner)
-    try:
-        result: Any = ("result", store.get_result(task_id, owner))
-    except NotReadyError as exc:
-        result = ("not ready", exc.status)
-    return task, result
-
-
-def _unchanged(clause: str, store: SyncStore, task_id: str, before: tuple[TaskRecord, Any], what: str) -> None:
-    after = _state(store, task_id)
-    require(clause, after == before, f"{what} was refused, yet the task changed: {before[0]!r} became {after[0]!r}")
-
-
-def _refused(clause: str, store: SyncStore, task_id: str, error_type: type[TaskError], call: Callable[[], Any], what: str) -> TaskError:
-    """``call`` raises ``error_type`` and the task reads exactly as before."""
-    before = _state(store, task_id)
-    error = expect_error(clause, error_type, call, what)
-    _unchanged(clause, store, task_id, before, what)
-    return error
-
-
 # ---------------------------------------------------------------- TS-10: merging variables
 
 
@@ -159,7 +128,7 @@ def test_variables_merge_at_the_top_level_and_null_deletes(
                 model.pop(name, None)
             else:
                 model[name] = value
-        require("TS-10", _same(written.variables, model),
+        require("TS-10", same_json(written.variables, model),
                 f"set_variables({update!r}) left {written.variables!r}; merging into the previous map gives {model!r} "
                 "(each name replaces, a top-level null deletes, a nested null is a value)")
         require("TS-4", written.version == task.version + 1,
@@ -185,7 +154,7 @@ def test_terminal_tasks_keep_their_variables_and_result(store: SyncStore) -> Non
             ("set_result('other')", lambda: store.set_result(task.task_id, OWNER, "other"), "TS-13"),
             ("set_result(None)", lambda: store.set_result(task.task_id, OWNER, None), "TS-13"),
         ):
-            _refused(clause, store, task.task_id, InvalidTransitionError, call, f"{what} on a {terminal.value} task")
+            refused(clause, store, task.task_id, InvalidTransitionError, call, f"{what} on a {terminal.value} task")
         require("TS-13", store.get_result(task.task_id, OWNER) == "staged", f"the {terminal.value} task's result changed")
 
 
@@ -201,16 +170,16 @@ def test_depth_limit_is_exact(limited_store: Callable[..., SyncStore], limit: in
     fits = _shaped(data, limit)
     deeper = _shaped(data, limit + 1)
     written = store.set_variables(task.task_id, OWNER, {"v": fits, "w": _shaped(data, limit)})
-    require("TS-11", _same(written.variables["v"], fits),
+    require("TS-11", same_json(written.variables["v"], fits),
             f"a variable of depth exactly max_depth={limit} ({fits!r}) did not read back")
     written = store.set_result(task.task_id, OWNER, fits)
-    require("TS-11", _same(store.get_result(task.task_id, OWNER), fits), f"a result of depth exactly {limit} did not read back")
+    require("TS-11", same_json(store.get_result(task.task_id, OWNER), fits), f"a result of depth exactly {limit} did not read back")
     for what, call in (
         ("set_variables", lambda: store.set_variables(task.task_id, OWNER, {"v": deeper})),
         ("set_result", lambda: store.set_result(task.task_id, OWNER, deeper)),
         ("complete_with_result", lambda: store.complete_with_result(task.task_id, OWNER, TaskStatus.COMPLETED, None, deeper)),
     ):
-        error = _refused("TS-11", store, task.task_id, VariableValidationError, call,
+        error = refused("TS-11", store, task.task_id, VariableValidationError, call,
                          f"{what} of a value of depth {limit + 1} with max_depth={limit} ({deeper!r:.80})")
         require("TS-11", error.reason == "depth", f"{what} of a value too deep was refused with reason {error.reason!r}, not 'depth'")
 
@@ -223,11 +192,11 @@ def test_depth_counts_containers_only(limited_store: Callable[..., SyncStore]) -
         store.set_variables(task.task_id, OWNER, {"v": fits})
         store.set_result(task.task_id, OWNER, fits)
     for deeper in ([[[]]], {"a": {"b": {}}}, [{"k": [1, [2]]}], {"a": [{"b": 1}]}):
-        _refused("TS-11", store, task.task_id, VariableValidationError, lambda: store.set_variables(task.task_id, OWNER, {"v": deeper}),
+        refused("TS-11", store, task.task_id, VariableValidationError, lambda: store.set_variables(task.task_id, OWNER, {"v": deeper}),
                  f"set_variables of {deeper!r} (depth 3) with max_depth=2")
 
 
-@covers("TS-11")
+@covers("TS-11", "SEC-5")
 def test_deep_bombs_are_refused_quickly(store: SyncStore) -> None:
     task = store.create(OWNER, "m")
     store.set_variables(task.task_id, OWNER, {"keep": [1]})
@@ -259,13 +228,13 @@ def test_deep_bombs_are_refused_quickly(store: SyncStore) -> None:
                 finally:
                     elapsed = time.monotonic() - started
 
-            error = _refused("TS-11", store, task.task_id, VariableValidationError, timed, f"{method} of {name}")
+            error = refused("TS-11", store, task.task_id, VariableValidationError, timed, f"{method} of {name}")
             require("TS-11", elapsed < 2.0, f"{method} of {name} took {elapsed:.1f} s to refuse; the check must stop at max_depth + 1")
             if deep and method == "set_variables":
                 require("TS-11", error.reason == "depth", f"{method} of {name} was refused with reason {error.reason!r}, not 'depth'")
 
 
-@covers("TS-11")
+@covers("TS-11", "SEC-6")
 @settings(max_examples=examples(20))
 @given(char=WIDE_CHARS, data=st.data())
 def test_strings_are_bounded_in_utf8_bytes(limited_store: Callable[..., SyncStore], char: str, data: st.DataObject) -> None:
@@ -293,7 +262,7 @@ def test_strings_are_bounded_in_utf8_bytes(limited_store: Callable[..., SyncStor
     order = data.draw(st.permutations(range(len(places) - 1)), label="order")
     for index in [*order, len(places) - 1]:  # completion last: it ends the task
         where, make, stored = places[index]
-        error = _refused("TS-11", store, task.task_id, VariableValidationError, make(over),
+        error = refused("TS-11", store, task.task_id, VariableValidationError, make(over),
                          f"{where} of {limit + 1} UTF-8 bytes ({over!r}) with max_string_bytes={limit}")
         require("TS-11", error.reason == "string", f"{where} one byte too long was refused with reason {error.reason!r}, not 'string'")
         accepted = make(exact)()
@@ -301,47 +270,47 @@ def test_strings_are_bounded_in_utf8_bytes(limited_store: Callable[..., SyncStor
                 f"{where} of exactly {limit} UTF-8 bytes ({exact!r}) was not stored as given")
 
 
-@covers("TS-11")
+@covers("TS-11", "SEC-8")
 def test_values_must_be_plain_json(store: SyncStore) -> None:
     task = store.create(OWNER, "m")
-    refused: list[tuple[Any, str]] = [
+    not_json: list[tuple[Any, str]] = [
         (float("nan"), "number"), (float("inf"), "number"), (float("-inf"), "number"),
         (2**64, "number"), (-(2**63) - 1, "number"), (10**30, "number"),
         ("\ud800", "unicode"), ("ok\udfff", "unicode"), ({"\udc00": 1}, "unicode"),
         ((1, 2), "type"), ({1, 2}, "type"), (b"x", "type"), (bytearray(b"x"), "type"), ({1: "a"}, "type"),
         ({("a",): 1}, "type"), (object(), "type"), (uuid.uuid4(), "type"), ([1, (2,)], "type"),
     ]
-    for value, reason in refused:
+    for value, reason in not_json:
         for method, call in (
             ("set_variables", lambda: store.set_variables(task.task_id, OWNER, {"v": value})),
             ("set_result", lambda: store.set_result(task.task_id, OWNER, value)),
         ):
-            error = _refused("TS-11", store, task.task_id, VariableValidationError, call, f"{method} of {value!r:.40}")
+            error = refused("TS-11", store, task.task_id, VariableValidationError, call, f"{method} of {value!r:.40}")
             require("TS-11", error.reason == reason, f"{method} of {value!r:.40} was refused with reason {error.reason!r}, expected {reason!r}")
     huge = 10**5000  # its repr is refused by Python itself, so it travels inside containers with a short repr
     for method, call in (
         ("set_variables", lambda: store.set_variables(task.task_id, OWNER, _QuietDict(v=huge))),
         ("set_result", lambda: store.set_result(task.task_id, OWNER, _QuietList([huge]))),
     ):
-        error = _refused("TS-11", store, task.task_id, VariableValidationError, call, f"{method} of an integer of 5,001 digits")
+        error = refused("TS-11", store, task.task_id, VariableValidationError, call, f"{method} of an integer of 5,001 digits")
         require("TS-11", error.reason == "number", f"{method} of 10**5000 was refused with reason {error.reason!r}, expected 'number'")
     for not_a_map in (None, [("a", 1)], "a=1", {1: "a"}, {None: 1}, 5):
-        _refused("TS-11", store, task.task_id, VariableValidationError, lambda: store.set_variables(task.task_id, OWNER, not_a_map),
+        refused("TS-11", store, task.task_id, VariableValidationError, lambda: store.set_variables(task.task_id, OWNER, not_a_map),
                  f"set_variables with {not_a_map!r} instead of a map of names to values")
     for message in (5, b"msg", ["m"]):
-        _refused("TS-11", store, task.task_id, VariableValidationError,
+        refused("TS-11", store, task.task_id, VariableValidationError,
                  lambda: store.update_status(task.task_id, OWNER, TaskStatus.WORKING, message), f"update_status with the message {message!r}")
     edges = {"max": 2**64 - 1, "min": -(2**63), "big": 1e308, "tiny": 5e-324, "negzero": -0.0, "odd": "\u2028\x00\"\\",
              "key": {"": "", "🔑": []}, "bools": [True, False, 1, 0, 1.0], "null": [None]}
     written = store.set_variables(task.task_id, OWNER, edges)
-    require("TS-11", _same(written.variables, edges) and _same(store.get(task.task_id, OWNER).variables, edges),
+    require("TS-11", same_json(written.variables, edges) and same_json(store.get(task.task_id, OWNER).variables, edges),
             f"edge values {edges!r} read back as {store.get(task.task_id, OWNER).variables!r}")
 
 
 # ---------------------------------------------------------------- TS-12: sizes
 
 
-@covers("TS-12")
+@covers("TS-12", "SEC-6")
 @settings(max_examples=examples(20))
 @given(first=st.integers(min_value=24, max_value=150), char=WIDE_CHARS, other=WIDE_CHARS)
 def test_merged_variables_are_bounded_exactly(limited_store: Callable[..., SyncStore], first: int, char: str, other: str) -> None:
@@ -353,7 +322,7 @@ def test_merged_variables_are_bounded_exactly(limited_store: Callable[..., SyncS
 
     room = limit - len(canonical_json({**a, "b": ""}))
     over = {"b": _straddling(room + 1, other)}
-    error = _refused("TS-12", store, task.task_id, VariableSizeExceededError, lambda: store.set_variables(task.task_id, OWNER, over),
+    error = refused("TS-12", store, task.task_id, VariableSizeExceededError, lambda: store.set_variables(task.task_id, OWNER, over),
                      f"set_variables adding 'b' so the merged map is {limit + 1} bytes (existing 'a' is {first} bytes)")
     require("TS-12", (error.limit_bytes, error.actual_bytes) == (limit, limit + 1),
             f"VariableSizeExceededError(limit_bytes={error.limit_bytes!r}, actual_bytes={error.actual_bytes!r}); "
@@ -362,13 +331,13 @@ def test_merged_variables_are_bounded_exactly(limited_store: Callable[..., SyncS
     written = store.set_variables(task.task_id, OWNER, exact)
     require("TS-12", len(canonical_json(written.variables)) == limit,
             f"a merge to exactly max_variable_bytes={limit} was not stored as given: {written.variables!r}")
-    _refused("TS-12", store, task.task_id, VariableSizeExceededError, lambda: store.set_variables(task.task_id, OWNER, {"c": 0}),
+    refused("TS-12", store, task.task_id, VariableSizeExceededError, lambda: store.set_variables(task.task_id, OWNER, {"c": 0}),
              f"set_variables({{'c': 0}}) onto {limit} bytes of variables (the merged map counts, not the increment)")
 
     # Deleting 'a' in the same call makes room for 'c'.
     room = limit - len(canonical_json({**exact, "c": ""}))
     too_big = {"a": None, "c": _straddling(room + 1, char)}
-    error = _refused("TS-12", store, task.task_id, VariableSizeExceededError, lambda: store.set_variables(task.task_id, OWNER, too_big),
+    error = refused("TS-12", store, task.task_id, VariableSizeExceededError, lambda: store.set_variables(task.task_id, OWNER, too_big),
                      f"set_variables deleting 'a' and adding 'c' to a merged map of {limit + 1} bytes")
     require("TS-12", error.actual_bytes == limit + 1, f"actual_bytes is {error.actual_bytes!r}; the merged map (after the deletion) is {limit + 1}")
     fits = {"a": None, "c": _text(room, char)}
@@ -394,14 +363,14 @@ def test_result_size_is_bounded_exactly(limited_store: Callable[..., SyncStore],
         ("set_result", lambda: store.set_result(task.task_id, OWNER, over)),
         ("complete_with_result", lambda: store.complete_with_result(task.task_id, OWNER, TaskStatus.COMPLETED, None, over)),
     ):
-        error = _refused("TS-12", store, task.task_id, VariableSizeExceededError, call, f"{method} of a {limit + 1}-byte {shape} ({over!r})")
+        error = refused("TS-12", store, task.task_id, VariableSizeExceededError, call, f"{method} of a {limit + 1}-byte {shape} ({over!r})")
         require("TS-12", (error.limit_bytes, error.actual_bytes) == (limit, limit + 1),
                 f"{method}: VariableSizeExceededError(limit_bytes={error.limit_bytes!r}, actual_bytes={error.actual_bytes!r}); "
                 f"expected {limit} and {limit + 1}")
     store.set_result(task.task_id, OWNER, exact)
-    require("TS-12", _same(store.get_result(task.task_id, OWNER), exact), f"a result of exactly {limit} bytes did not read back")
+    require("TS-12", same_json(store.get_result(task.task_id, OWNER), exact), f"a result of exactly {limit} bytes did not read back")
     store.complete_with_result(task.task_id, OWNER, TaskStatus.COMPLETED, None, exact)
-    require("TS-12", _same(store.get_result(task.task_id, OWNER), exact), f"a completion with exactly {limit} bytes did not read back")
+    require("TS-12", same_json(store.get_result(task.task_id, OWNER), exact), f"a completion with exactly {limit} bytes did not read back")
 
 
 # ---------------------------------------------------------------- TS-13: results
@@ -439,15 +408,15 @@ def test_results_and_variables_round_trip_and_replace_until_terminal(make_store:
         return  # beyond the default depth once wrapped: TS-11 tests refusals
     for value in (first, second):
         written = store.set_result(task.task_id, OWNER, value)
-        require("TS-13", written.has_result and _same(written.result, value) and _same(store.get_result(task.task_id, OWNER), value),
+        require("TS-13", written.has_result and same_json(written.result, value) and same_json(store.get_result(task.task_id, OWNER), value),
                 f"set_result({value!r}) read back as {store.get_result(task.task_id, OWNER)!r}")
         require("TS-13", written.status is status, f"set_result changed the status to {written.status!r}")
     variables = {"v": [first], "w": {"x": second}}
     written = store.set_variables(task.task_id, OWNER, variables)
-    require("TS-13", _same(written.variables, variables) and _same(store.get(task.task_id, OWNER).variables, variables),
+    require("TS-13", same_json(written.variables, variables) and same_json(store.get(task.task_id, OWNER).variables, variables),
             f"variables {variables!r} read back as {store.get(task.task_id, OWNER).variables!r}")
     store.complete_with_result(task.task_id, OWNER, TaskStatus.COMPLETED, None, final)
-    require("TS-13", _same(store.get_result(task.task_id, OWNER), final), f"the final result {final!r} did not read back")
+    require("TS-13", same_json(store.get_result(task.task_id, OWNER), final), f"the final result {final!r} did not read back")
 
 
 @covers("TS-13")
@@ -462,14 +431,14 @@ def test_callers_get_copies(store: SyncStore) -> None:
     store.set_result(task.task_id, OWNER, result)
     result["items"].append(2)
     read = store.get(task.task_id, OWNER)
-    require("TS-13", _same(read.variables, {"list": [1, 2], "obj": {"k": "v"}}),
+    require("TS-13", same_json(read.variables, {"list": [1, 2], "obj": {"k": "v"}}),
             f"changing the caller's map after set_variables changed the stored variables: {read.variables!r}")
-    require("TS-13", _same(store.get_result(task.task_id, OWNER), {"items": [1]}), "changing the caller's result after set_result changed it")
+    require("TS-13", same_json(store.get_result(task.task_id, OWNER), {"items": [1]}), "changing the caller's result after set_result changed it")
     read.variables["list"].append(99)
     store.get_result(task.task_id, OWNER)["items"].append(99)
-    require("TS-13", _same(store.get(task.task_id, OWNER).variables, {"list": [1, 2], "obj": {"k": "v"}}),
+    require("TS-13", same_json(store.get(task.task_id, OWNER).variables, {"list": [1, 2], "obj": {"k": "v"}}),
             "mutating the variables of a returned task changed the stored task")
-    require("TS-13", _same(store.get_result(task.task_id, OWNER), {"items": [1]}), "mutating a returned result changed the stored one")
+    require("TS-13", same_json(store.get_result(task.task_id, OWNER), {"items": [1]}), "mutating a returned result changed the stored one")
 
 
 # ---------------------------------------------------------------- TS-20: refusals change nothing, checks in order
@@ -496,10 +465,10 @@ def _everything(store: SyncStore, ids: list[str]) -> tuple[Any, ...]:
         if page.next_cursor is None:
             break
         cursor = page.next_cursor
-    return (tuple(listing), tuple(_state(store, i) for i in ids), store.list(INTRUDER).tasks)
+    return (tuple(listing), tuple(state_of(store, i) for i in ids), store.list(INTRUDER).tasks)
 
 
-@covers("TS-20")
+@covers("TS-20", "SEC-6")
 def test_refusals_leave_the_store_exactly_as_it_was(limited_store: Callable[..., SyncStore]) -> None:
     store = limited_store(config=REFUSING)
     live = store.create(OWNER, "m")

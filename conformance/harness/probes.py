@@ -1,0 +1,100 @@
+"""What the suite's task-store tests share: what a caller can see of a task, refusals that change nothing, intruders' calls.
+
+Shared by the suite and the machines, so each check is written once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from conformance import NotReadyError, TaskError, TaskNotFoundError, TaskRecord, TaskStatus, canonical_json
+from conformance.harness.guard import SyncStore
+from conformance.spec import expect_error, require
+
+OWNER = "alice"
+
+
+def same_json(a: Any, b: Any) -> bool:
+    """Equal as JSON, types included (True is not 1, 1.0 is not 1)."""
+    try:
+        return canonical_json(a) == canonical_json(b)
+    except (TypeError, ValueError):
+        return False
+
+
+def state_of(store: SyncStore, task_id: str, owner: str = OWNER) -> tuple[TaskRecord, Any]:
+    """What a caller can see of one task: the task and its result (or the NotReadyError's status)."""
+    task = store.get(task_id, owner)
+    try:
+        result: Any = ("result", store.get_result(task_id, owner))
+    except NotReadyError as exc:
+        result = ("not ready", exc.status)
+    return task, result
+
+
+def unchanged(clause: str, store: SyncStore, task_id: str, before: tuple[TaskRecord, Any], what: str, owner: str = OWNER) -> None:
+    after = state_of(store, task_id, owner)
+    require(clause, after == before, f"{what} was refused, yet the task changed: {before[0]!r} became {after[0]!r}")
+
+
+def refused(
+    clause: str, store: SyncStore, task_id: str, error_type: type[TaskError], call: Callable[[], Any], what: str, owner: str = OWNER
+) -> TaskError:
+    """``call`` raises ``error_type`` and the task reads exactly as before."""
+    before = state_of(store, task_id, owner)
+    error = expect_error(clause, error_type, call, what)
+    unchanged(clause, store, task_id, before, what, owner)
+    return error
+
+
+def calls_as(store: SyncStore, task_id: str, owner: str) -> list[tuple[str, Callable[[], Any]]]:
+    """Every per-task method, called by ``owner`` with arguments that would change the task if it were theirs."""
+    return [
+        ("get", lambda: store.get(task_id, owner)),
+        ("update_status", lambda: store.update_status(task_id, owner, TaskStatus.COMPLETED, "hijacked")),
+        ("set_variables", lambda: store.set_variables(task_id, owner, {"a": 1})),
+        ("set_result", lambda: store.set_result(task_id, owner, 1)),
+        ("get_result", lambda: store.get_result(task_id, owner)),
+        ("complete_with_result", lambda: store.complete_with_result(task_id, owner, TaskStatus.FAILED, None, None)),
+        ("cancel", lambda: store.cancel(task_id, owner)),
+    ]
+
+
+def raised(call: Callable[[], Any]) -> BaseException | Any:
+    """The TaskError a call raised, or what it returned."""
+    try:
+        return call()
+    except TaskError as exc:
+        return exc
+
+
+def listed_ids(store: SyncStore, owner: str, clause: str = "TS-16") -> list[str]:
+    """The ids of every task the owner lists, page by page."""
+    ids: list[str] = []
+    cursor = None
+    for _ in range(1000):
+        page = store.list(owner, cursor=cursor, limit=3)
+        ids.extend(t.task_id for t in page.tasks)
+        if page.next_cursor is None:
+            return ids
+        cursor = page.next_cursor
+    require(clause, False, f"the listing of {owner!r} never ended")
+    return ids
+
+
+def indistinguishable(clause: str, theirs: object, absent: object, task_id: str, missing_id: str, what: str) -> None:
+    """An intruder's answer about a real task is exactly the answer about a never-issued id (TS-7, SEC-3).
+
+    ``theirs`` and ``absent`` are what ``raised`` returned for the task and for ``missing_id``.
+    """
+    require(clause, isinstance(theirs, TaskNotFoundError) and type(theirs) is type(absent),
+            f"{what} answered {type(theirs).__name__}: {theirs}; a never-issued id answers {type(absent).__name__}: {absent}. "
+            "Another owner's task must raise exactly what a missing task raises")
+    assert isinstance(theirs, TaskError) and isinstance(absent, TaskError)
+    require(clause, theirs.code == absent.code and str(theirs).replace(task_id, "<id>") == str(absent).replace(missing_id, "<id>"),
+            f"{what}: message {str(theirs)!r} (code {theirs.code}) differs from a missing task's {str(absent)!r} "
+            f"(code {absent.code}) beyond the id quoted")
+    require(clause, (theirs.__cause__, theirs.__context__, absent.__cause__, absent.__context__) == (None, None, None, None),
+            f"{what}: the error carries a __cause__ or __context__ ({theirs.__cause__!r}, {theirs.__context__!r}), "
+            "which can betray that the task exists")
