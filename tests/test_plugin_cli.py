@@ -230,3 +230,19 @@ def test_race_failure_shows_a_timeline_and_writes_html(pytester: pytest.Pytester
     assert written, f"no HTML timeline in {pages}"
     page = written[0].read_text(encoding="utf-8")
     assert page.lstrip().lower().startswith("<!doctype html") and "race/a" in page and "<script" not in page
+
+
+@pytest.mark.parametrize("flag", ["--backend=reference_backend:InMemoryBackend", "--store=reference_backend:in_memory_task_store"])
+def test_security_marker_selects_exactly_the_sec_gate(pytester: pytest.Pytester, flag: str) -> None:
+    """``-m security`` runs every test naming a SEC clause and nothing else, and every SEC clause the target can meet is met."""
+    from conformance import spec
+
+    result, verdict = run_kit(pytester, flag, "-m", "security")
+    assert result.ret == 0 and verdict is not None, result.stdout.str()
+    tests = verdict["tests"]
+    assert tests and all(any(c.startswith("SEC-") for c in t["covers"]) for t in tests.values()), sorted(tests)
+    met = {c for c, v in verdict["clauses"].items() if c.startswith("SEC-") and v["status"] == "met"}
+    expected = {c for c in spec.clauses() if c.startswith("SEC-")}
+    if flag.startswith("--store"):  # SEC-1 and SEC-2 are a backend's own half of isolation
+        expected -= {"SEC-1", "SEC-2"}
+    assert met == expected, verdict["clauses"]
