@@ -554,16 +554,27 @@ def _explain_violation(
     hi = min((n for n, e in enumerate(placed) if e.call > blocked.ret), default=len(placed))
     wanted: dict[str, None] = {}
     clauses: dict[str, None] = {}
+    fits_at: list[int] = []
     for position in range(lo, hi + 1) if lo <= hi else [len(placed)]:
         expectation = model.expect(states[position], blocked.op)
+        if expectation.admits(blocked.outcome):
+            fits_at.append(position)
+            continue
         wanted[describe(expectation)] = None
         clauses[getattr(expectation, "clause", "") or "?"] = None
     options = list(wanted)
-    cited = f" ({', '.join(clauses)})" if "?" not in clauses else ""
-    if len(options) == 1:
+    cited = f" ({', '.join(clauses)})" if clauses and "?" not in clauses else ""
+    shown = options[:4] + ([f"{len(options) - 4} more"] if len(options) > 4 else [])
+    if fits_at:
+        # Its outcome fits somewhere, so the conflict lies later: placed there, it strands other calls.
+        first = "at its start" if fits_at[0] == 0 else f"after call {fits_at[0]}"
+        points = first if len(fits_at) == 1 else f"{first} or up to {len(fits_at) - 1} calls later"
+        expects = f"which fits only {points} of that order, and from there the remaining calls cannot be ordered"
+        if shown:
+            expects += f"; at the other points real time allows, the model expects {', or '.join(shown)}{cited}"
+    elif len(options) == 1:
         expects = f"where the model expects {options[0]}{cited}"
     else:
-        shown = options[:4] + ([f"{len(options) - 4} more"] if len(options) > 4 else [])
         expects = f"where, at the points of that order real time allows, the model expects {', or '.join(shown)}{cited}"
     line = (
         f"no order of the {len(entries)} operations{_where(key)} fits the model: the longest consistent order found "
