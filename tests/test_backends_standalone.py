@@ -292,6 +292,42 @@ async def shows_hang(backend: Any, clock: FakeClock) -> None:
     assert scope.cancelled_caught
 
 
+async def shows_regex_listing(backend: Any, clock: FakeClock) -> None:
+    await backend.put("task:a.b:1", b"1")
+    await backend.put("task:axb:1", b"2")
+    await backend.put("task:a+:1", b"3")
+    await backend.put("task:a(:1", b"4")
+    assert await keys_listed(backend, "task:a.b:") == {"task:a.b:1", "task:axb:1"}
+    assert await keys_listed(backend, "task:a+:") == set()
+    assert await keys_listed(backend, "task:a(") == {"task:a(:1"}  # not a valid pattern: a plain prefix test
+
+
+async def shows_collation_listing(backend: Any, clock: FakeClock) -> None:
+    await backend.put("task:Ann:1", b"1")
+    await backend.put("task:ann:1", b"2")
+    assert (await backend.get("task:Ann:1")).data == b"1"  # stored apart
+    assert await keys_listed(backend, "task:ann:") == {"task:Ann:1", "task:ann:1"}
+
+
+async def shows_range_scan_gaps(backend: Any, clock: FakeClock) -> None:
+    for key in ("task:a:1", "task:a:\U0001f511", "task:a:\U0010ffff", "task:a:\uffff"):
+        await backend.put(key, key.encode())
+    assert await keys_listed(backend, "task:a:") == {"task:a:1"}
+
+
+async def shows_nul_terminated(backend: Any, clock: FakeClock) -> None:
+    await shows_colliding(backend, "task:a:1", "task:a:1\x00evil")
+
+
+async def shows_trimming(backend: Any, clock: FakeClock) -> None:
+    await shows_colliding(backend, "task:a:1", " task:a:1\n")
+
+
+async def shows_control_characters_dropped(backend: Any, clock: FakeClock) -> None:
+    await shows_colliding(backend, "task:a:1", "task:a:\u200b1")
+    await shows_colliding(backend, "task:ab:1", "task:a\x00b:1")
+
+
 DEMONSTRATIONS: dict[type[Any], Callable[[Any, FakeClock], Awaitable[None]]] = {
     broken.NonAtomicPut: shows_non_atomic_put,
     broken.CasYieldsBeforeWrite: shows_cas_race,
@@ -314,6 +350,12 @@ DEMONSTRATIONS: dict[type[Any], Callable[[Any, FakeClock], Awaitable[None]]] = {
     broken.ExpiryBoundaryInclusive: shows_inclusive_boundary,
     broken.CleanupSweepsNeverExpiring: shows_never_expiring_swept,
     broken.HangingCleanup: shows_hang,
+    broken.RegexPrefixListing: shows_regex_listing,
+    broken.CollationPrefixListing: shows_collation_listing,
+    broken.RangeScanPrefixListing: shows_range_scan_gaps,
+    broken.NulTerminatedKeys: shows_nul_terminated,
+    broken.TrimmedKeys: shows_trimming,
+    broken.ControlCharactersDroppedKeys: shows_control_characters_dropped,
 }
 
 

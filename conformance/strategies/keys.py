@@ -109,6 +109,7 @@ def variants(base: str) -> list[str]:
         base[:-1] + "_" if len(base) > 1 else base + "_x",
         base[:-1] + "?" if len(base) > 1 else base + "?",
         base + "\x00",
+        base + "\x00x",  # with base + NUL: two keys equal up to a NUL, one record to a C-string backend
         " " + base,
         base + " ",
         *swapped,

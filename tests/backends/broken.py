@@ -12,6 +12,7 @@ import fnmatch
 import json
 import re
 import unicodedata
+from bisect import bisect_left
 from collections.abc import Callable
 from typing import Any, ClassVar
 
@@ -397,6 +398,80 @@ class HangingCleanup(_Broken):
         return await super().cleanup_expired()
 
 
+# --- Security: owner prefixes and keys (SEC-1, SEC-2) --------------------------------------
+
+
+class RegexPrefixListing(_Broken):
+    """Filters keys with re.match(prefix, key), unescaped: . + * ? ( [ | in an owner's prefix act as regex syntax."""
+
+    violates = "SEC-1"
+
+    async def list_by_prefix(self, prefix: str) -> list[tuple[str, VersionedRecord]]:
+        try:
+            pattern = re.compile(prefix)
+        except re.error:  # "not a valid pattern": fall back to a plain prefix test
+            return await super().list_by_prefix(prefix)
+        with self._lock:
+            return [(k, r) for k, r in self._table.records.items() if pattern.match(k)]
+
+
+class CollationPrefixListing(_Broken):
+    """Keys stored exactly, but the listing's LIKE runs under MySQL's case-insensitive utf8mb4_0900_ai_ci collation."""
+
+    violates = "SEC-1"
+
+    async def list_by_prefix(self, prefix: str) -> list[tuple[str, VersionedRecord]]:
+        folded = prefix.casefold()
+        with self._lock:
+            return [(k, r) for k, r in self._table.records.items() if k.casefold().startswith(folded)]
+
+
+class RangeScanPrefixListing(_Broken):
+    """Lists by a sorted range scan prefix <= key < prefix + U+FFFF, missing keys whose next character is U+FFFF or astral."""
+
+    violates = "SEC-1"
+
+    async def list_by_prefix(self, prefix: str) -> list[tuple[str, VersionedRecord]]:
+        with self._lock:
+            ordered = sorted(self._table.records)
+            low, high = bisect_left(ordered, prefix), bisect_left(ordered, prefix + "\uffff")
+            return [(k, self._table.records[k]) for k in ordered[low:high]]
+
+
+class NulTerminatedKeys(_MangledKeyBackend):
+    """Hands keys to the C client library as NUL-terminated strings, so a key ends at its first NUL."""
+
+    violates = "SEC-2"
+
+    @staticmethod
+    def mangle(key: str) -> str:
+        return key.split("\x00", 1)[0]
+
+
+class TrimmedKeys(_MangledKeyBackend):
+    """The key column trims surrounding whitespace on the way in, as CHAR columns and input sanitisers do."""
+
+    violates = "SEC-2"
+
+    @staticmethod
+    def mangle(key: str) -> str:
+        return key.strip()
+
+
+#: The Unicode categories a "strip the invisible characters" sanitiser removes: control and format.
+INVISIBLE_CATEGORIES = frozenset({"Cc", "Cf"})
+
+
+class ControlCharactersDroppedKeys(_MangledKeyBackend):
+    """A key sanitiser drops control and format characters (NUL, DEL, zero-width space, BOM) before storing."""
+
+    violates = "SEC-2"
+
+    @staticmethod
+    def mangle(key: str) -> str:
+        return "".join(c for c in key if unicodedata.category(c) not in INVISIBLE_CATEGORIES)
+
+
 GALLERY: list[type[_Broken]] = [
     NonAtomicPut,
     CasYieldsBeforeWrite,
@@ -419,4 +494,10 @@ GALLERY: list[type[_Broken]] = [
     ExpiryBoundaryInclusive,
     CleanupSweepsNeverExpiring,
     HangingCleanup,
+    RegexPrefixListing,
+    CollationPrefixListing,
+    RangeScanPrefixListing,
+    NulTerminatedKeys,
+    TrimmedKeys,
+    ControlCharactersDroppedKeys,
 ]
