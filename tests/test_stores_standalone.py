@@ -21,9 +21,11 @@ from conformance import (
     NotReadyError,
     ResourceExhaustedError,
     StoreConfig,
+    TaskExpiredError,
     TaskNotFoundError,
     TaskStatus,
     TaskStore,
+    VariableSizeExceededError,
     VariableValidationError,
     canonical_json,
 )
@@ -47,7 +49,9 @@ async def shows_quota_raced_past(make: Make, clock: FakeClock) -> None:
 
 
 #: Correct stores the demonstrations must fail on: the reference, and the gallery's bases.
-CORRECT: list[Callable[..., Any]] = [in_memory_task_store, broken._BrokenStore, broken._VariablesBy]
+CORRECT: list[Callable[..., Any]] = [
+    in_memory_task_store, broken._BrokenStore, broken._VariablesBy, broken._KeyedByTaskId,
+]
 
 CLAUSES = parse_clauses((ROOT / "SPEC.md").read_text(encoding="utf-8"))
 
@@ -226,6 +230,108 @@ async def shows_forged_cursor_restarts(make: Make, clock: FakeClock) -> None:
     assert await store.list(OWNER, "forged-cursor", 2) == first
 
 
+# --- Security (SEC-3 .. SEC-9) ---------------------------------------------------------------
+
+
+async def shows_cause_chained(make: Make, clock: FakeClock) -> None:
+    store = make()
+    task_id = await new_task(store, "bob")
+    error = await raised(store.get(task_id, OWNER))
+    assert isinstance(error, TaskNotFoundError) and isinstance(error.__cause__, PermissionError), error
+
+
+async def shows_intruder_write_lands(make: Make, clock: FakeClock) -> None:
+    store = make()
+    task_id = await new_task(store, "bob")
+    assert isinstance(await raised(store.cancel(task_id, OWNER)), TaskNotFoundError)
+    assert (await store.get(task_id, "bob")).status is TaskStatus.CANCELLED
+
+
+async def shows_expiry_told_to_intruder(make: Make, clock: FakeClock) -> None:
+    store = make()
+    task_id = await new_task(store, "bob", ttl=1000)
+    clock.advance(2)
+    assert isinstance(await raised(store.get(task_id, OWNER)), TaskExpiredError)
+
+
+async def shows_lookalike_quota(make: Make, clock: FakeClock) -> None:
+    store = make(StoreConfig(max_tasks_per_owner=2))
+    await new_task(store, "a:b")
+    await new_task(store, "a:b")
+    assert (await store.list("a")).tasks == ()
+    assert isinstance(await raised(store.create("a", METHOD)), ResourceExhaustedError)
+
+
+async def shows_deep_result_kept(make: Make, clock: FakeClock) -> None:
+    store = make()
+    task_id = await new_task(store)
+    too_deep = bomb(store.config.max_depth + 1)
+    assert isinstance(await raised(store.set_variables(task_id, OWNER, {"v": too_deep})), VariableValidationError)
+    assert await raised(store.set_result(task_id, OWNER, too_deep)) is None
+    assert await store.get_result(task_id, OWNER) == too_deep
+
+
+async def shows_depth_off_by_one(make: Make, clock: FakeClock) -> None:
+    store = make()
+    task_id = await new_task(store)
+    limit = store.config.max_depth
+    assert await raised(store.set_variables(task_id, OWNER, {"v": bomb(limit + 1)})) is None
+    assert await raised(store.set_result(task_id, OWNER, bomb(limit + 1))) is None
+    assert isinstance(await raised(store.set_result(task_id, OWNER, bomb(limit + 2))), VariableValidationError)
+
+
+async def shows_escapes_measured(make: Make, clock: FakeClock) -> None:
+    limit = 64
+    store = make(StoreConfig(max_variable_bytes=limit))
+    task_id = await new_task(store)
+    euros = {"s": "\u20ac" * 18}  # 62 canonical bytes; json.dumps writes 117
+    assert len(canonical_json(euros)) <= limit
+    assert isinstance(await raised(store.set_variables(task_id, OWNER, euros)), VariableSizeExceededError)
+
+
+async def shows_deletion_counted(make: Make, clock: FakeClock) -> None:
+    limit = 64
+    store = make(StoreConfig(max_variable_bytes=limit))
+    task_id = await new_task(store)
+    await store.set_variables(task_id, OWNER, {"old": "x" * 40})
+    assert len(canonical_json({"new": "y" * 50})) <= limit  # what the variables are once "old" is deleted
+    error = await raised(store.set_variables(task_id, OWNER, {"old": None, "new": "y" * 50}))
+    assert isinstance(error, VariableSizeExceededError), error
+
+
+async def shows_variable_became_field(make: Make, clock: FakeClock) -> None:
+    store = make()
+    task_id = await new_task(store, ttl=1000)
+    await store.set_variables(task_id, OWNER, {"expiresAt": "9999-12-31T23:59:59.999Z"})
+    clock.advance(2)
+    assert await raised(store.get(task_id, OWNER)) is None
+
+
+async def shows_float_digits_lost(make: Make, clock: FakeClock) -> None:
+    store = make()
+    task_id = await new_task(store)
+    await store.set_variables(task_id, OWNER, {"third": 1 / 3})
+    await store.set_result(task_id, OWNER, 0.1 + 0.2)
+    assert (await store.get(task_id, OWNER)).variables["third"] != 1 / 3
+    assert await store.get_result(task_id, OWNER) == 0.3
+
+
+async def shows_non_json_accepted(make: Make, clock: FakeClock) -> None:
+    store = make()
+    task_id = await new_task(store)
+    assert await raised(store.set_variables(task_id, OWNER, {"pair": (1, 2)})) is None
+    assert (await store.get(task_id, OWNER)).variables == {"pair": [1, 2]}
+    error = await raised(store.set_result(task_id, OWNER, float("nan")))
+    assert not isinstance(error, VariableValidationError), error  # passes the check, fails later in the encoder
+
+
+async def shows_ttl_over_by_milliseconds(make: Make, clock: FakeClock) -> None:
+    store = make()
+    maximum = store.config.max_ttl_ms
+    assert await raised(store.create(OWNER, METHOD, maximum + 999)) is None
+    assert [task.ttl for task in (await store.list(OWNER)).tasks] == [maximum + 999]
+
+
 DEMONSTRATIONS: dict[type[Any], Demonstration] = {
     broken.ForeignTaskSaysOwned: shows_foreign_task_told_apart,
     broken.SeedPrefixListing: shows_prefix_listing,
@@ -245,6 +351,18 @@ DEMONSTRATIONS: dict[type[Any], Demonstration] = {
     broken.LateWorkerUpdatesExpired: shows_expired_task_updated,
     broken.CursorOnCreatedAtOnly: shows_ties_skipped,
     broken.ForgedCursorRestarts: shows_forged_cursor_restarts,
+    broken.ForeignErrorChainsCause: shows_cause_chained,
+    broken.OwnerCheckedAfterWrite: shows_intruder_write_lands,
+    broken.ForeignExpiredSaysExpired: shows_expiry_told_to_intruder,
+    broken.QuotaByOwnerPrefix: shows_lookalike_quota,
+    broken.ResultDepthUnchecked: shows_deep_result_kept,
+    broken.DepthLimitOffByOne: shows_depth_off_by_one,
+    broken.SizeMeasuredWithAsciiEscapes: shows_escapes_measured,
+    broken.DeletionsCountedInSize: shows_deletion_counted,
+    broken.VariablesSpreadIntoRecord: shows_variable_became_field,
+    broken.CompactFloats: shows_float_digits_lost,
+    broken.ValidatesByDumping: shows_non_json_accepted,
+    broken.TtlCheckedInSeconds: shows_ttl_over_by_milliseconds,
 }
 
 
@@ -263,7 +381,8 @@ def test_gallery_is_complete_and_stable() -> None:
     assert set(DEMONSTRATIONS) == set(GALLERY)
     assert len({cls.__name__ for cls in GALLERY}) == len(GALLERY)
     required = {"TS-5", "TS-6", "TS-7", "TS-8", "TS-9", "TS-10", "TS-11", "TS-12",
-                "TS-13", "TS-14", "TS-15", "TS-16", "TS-17", "TS-20"}
+                "TS-13", "TS-14", "TS-15", "TS-16", "TS-17", "TS-20",
+                "SEC-3", "SEC-4", "SEC-5", "SEC-6", "SEC-7", "SEC-8", "SEC-9"}
     assert required <= {cls.violates for cls in GALLERY}
 
 

@@ -5,12 +5,13 @@ Shared by the suite and the machines, so each check is written once.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from conformance import NotReadyError, TaskError, TaskNotFoundError, TaskRecord, TaskStatus, canonical_json
 from conformance.harness.guard import SyncStore
-from conformance.spec import expect_error, require
+from conformance.spec import ContractViolation, expect_error, require
 
 OWNER = "alice"
 
@@ -98,3 +99,19 @@ def indistinguishable(clause: str, theirs: object, absent: object, task_id: str,
     require(clause, (theirs.__cause__, theirs.__context__, absent.__cause__, absent.__context__) == (None, None, None, None),
             f"{what}: the error carries a __cause__ or __context__ ({theirs.__cause__!r}, {theirs.__context__!r}), "
             "which can betray that the task exists")
+
+
+@contextmanager
+def stray_errors_break(clause: str, *kinds: type[BaseException]) -> Iterator[None]:
+    """Report a stray exception of ``kinds`` from the target under ``clause``, whose text forbids it.
+
+    The harness reports any exception a store should not raise under TS-2 (or TS-11 for a
+    RecursionError); where a SEC clause names that exception as the attack's symptom, the
+    failure is that clause's too.
+    """
+    try:
+        yield
+    except ContractViolation as exc:
+        if exc.clause != clause and isinstance(exc.__cause__, kinds):
+            raise ContractViolation(clause, exc.detail) from exc.__cause__
+        raise

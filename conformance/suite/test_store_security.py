@@ -21,7 +21,6 @@ from conformance import (
     ResourceExhaustedError,
     StoreConfig,
     TaskError,
-    TaskExpiredError,
     TaskRecord,
     TaskStatus,
     TtlExceededError,
@@ -63,28 +62,29 @@ def _bring_to(store: SyncStore, clock: FakeClock | None, owner: str, state: str)
 
 
 @covers("SEC-3")
-@settings(max_examples=examples(40))
-@given(pair=owner_pairs(), state=st.sampled_from(STATES))
+@settings(max_examples=examples(20))
+@given(pair=owner_pairs())
 def test_intruders_get_exactly_what_a_missing_task_gets(
-    make_store: Callable[..., SyncStore], store_clock: FakeClock | None, pair: tuple[str, str], state: str
+    make_store: Callable[..., SyncStore], store_clock: FakeClock | None, pair: tuple[str, str]
 ) -> None:
-    assume(state != "expired" or store_clock is not None)  # expiry needs the kit's clock
+    """Every state in every example (expired last: it moves the clock), so no state depends on what Hypothesis draws."""
     owner, intruder = pair
     store = make_store()
     older = [store.create(owner, "m") for _ in range(2)]  # so the owner's listing pages and hands out a cursor
-    task = _bring_to(store, store_clock, owner, state)
-    before = raised(lambda: state_of(store, task.task_id, owner))
-    missing = uuid.uuid4().hex
-    for (method, theirs), (_, absent) in zip(calls_as(store, task.task_id, intruder), calls_as(store, missing, intruder)):
-        indistinguishable("SEC-3", raised(theirs), raised(absent), task.task_id, missing,
-                          f"{method} by {intruder!r} of {owner!r}'s {state} task")
-    after = raised(lambda: state_of(store, task.task_id, owner))
-    require("SEC-3", repr(after) == repr(before) if state == "expired" else after == before,
-            f"{intruder!r}'s refused calls changed {owner!r}'s {state} task: {before!r:.200} became {after!r:.200}")
-    if state == "expired":
-        require("SEC-3", isinstance(after, TaskExpiredError) or type(after).__name__ == "TaskNotFoundError",
-                f"{owner!r}'s expired task answered {after!r} to its owner")
-    require("SEC-3", not set(listed_ids(store, intruder, "SEC-3")) & {t.task_id for t in [*older, task]},
+    for state in STATES:
+        if state == "expired" and store_clock is None:
+            continue  # expiry needs the kit's clock
+        task = _bring_to(store, store_clock, owner, state)
+        before = raised(lambda: state_of(store, task.task_id, owner))
+        missing = uuid.uuid4().hex
+        for (method, theirs), (_, absent) in zip(calls_as(store, task.task_id, intruder), calls_as(store, missing, intruder)):
+            indistinguishable("SEC-3", raised(theirs), raised(absent), task.task_id, missing,
+                              f"{method} by {intruder!r} of {owner!r}'s {state} task")
+        after = raised(lambda: state_of(store, task.task_id, owner))
+        require("SEC-3", repr(after) == repr(before) if state == "expired" else after == before,
+                f"{intruder!r}'s refused calls changed {owner!r}'s {state} task: {before!r:.200} became {after!r:.200}")
+        older.append(task)
+    require("SEC-3", not set(listed_ids(store, intruder, "SEC-3")) & {t.task_id for t in older},
             f"{intruder!r}'s listing shows tasks of {owner!r}")
     page = store.list(owner, limit=1)
     if page.next_cursor is not None:

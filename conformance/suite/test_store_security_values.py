@@ -23,7 +23,7 @@ from conformance import (
     canonical_json,
 )
 from conformance.harness import FakeClock, Harness, SyncStore
-from conformance.harness.probes import OWNER, listed_ids, refused, same_json, state_of
+from conformance.harness.probes import OWNER, listed_ids, refused, same_json, state_of, stray_errors_break
 from conformance.plugin.profiles import examples
 from conformance.spec import covers, expect_error, require
 from conformance.strategies.hostile import (
@@ -70,7 +70,8 @@ def test_depth_bombs_are_refused_wherever_they_hide(store: SyncStore) -> None:
         value = bomb(BOMB_DEPTH, shape)
         for where, _levels, call in POSITIONS:
             what = f"{where}: {shape} nested {BOMB_DEPTH:,} deep"
-            error = refused("SEC-5", store, task.task_id, VariableValidationError, lambda: call(store, task.task_id, value), what)
+            with stray_errors_break("SEC-5", RecursionError):
+                error = refused("SEC-5", store, task.task_id, VariableValidationError, lambda: call(store, task.task_id, value), what)
             require("SEC-5", error.reason == "depth", f"{what} was refused with reason {error.reason!r}, not 'depth'")
         _readable("SEC-5", store, task.task_id, f"refusing {shape} bombs")
 
@@ -246,4 +247,5 @@ def test_non_json_values_are_refused_wherever_they_hide(
         ("set_result", lambda: store.set_result(task.task_id, OWNER, value)),
         ("complete_with_result", lambda: store.complete_with_result(task.task_id, OWNER, TaskStatus.COMPLETED, None, value)),
     ):
-        refused("SEC-8", store, task.task_id, VariableValidationError, call, f"{method} of {name} hidden in {value!r:.80}")
+        with stray_errors_break("SEC-8", TypeError, ValueError, OverflowError):
+            refused("SEC-8", store, task.task_id, VariableValidationError, call, f"{method} of {name} hidden in {value!r:.80}")

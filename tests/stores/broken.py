@@ -1,19 +1,21 @@
 """The store gallery: deliberately broken task stores, one realistic bug each.
 
 Each class is the reference ``GenericTaskStore`` over a fresh reference ``InMemoryBackend``
-sharing the store's clock, changed only where its bug lives. ``violates`` names the TS
-clause the bug breaks, and the one-line docstring describes the bug the way the engineer
-who wrote it would recognise it. Every class is a ``--store`` factory:
+sharing the store's clock, changed only where its bug lives. ``violates`` names the SPEC.md
+clause the bug breaks (TS, CC or SEC), and the one-line docstring describes the bug the way
+the engineer who wrote it would recognise it. Every class is a ``--store`` factory:
 ``Cls(*, clock=None, config=None, security=None)``. The kit must fail every one of them,
 naming that clause; ``GALLERY`` lists them in a stable order.
 """
 
 from __future__ import annotations
 
+import json
 import math
 import re
 import sys
 from collections.abc import Callable, Mapping
+from contextvars import ContextVar
 from dataclasses import replace
 from typing import Any, ClassVar
 
@@ -30,12 +32,24 @@ from conformance import (
     TaskPage,
     TaskRecord,
     TaskStatus,
+    TtlExceededError,
+    VariableSizeExceededError,
     VariableValidationError,
+    VersionedRecord,
 )
+from conformance.contract.errors import NotFoundError
+from conformance.contract.record import LATEST_TIMESTAMP_MS, canonical_json
 from conformance.contract.task_errors import shown
-from conformance.contract.task_schema import check_size, check_string, check_value, check_variables, merge_variables
+from conformance.contract.task_schema import (
+    check_size,
+    check_string,
+    check_value,
+    check_variables,
+    encode_record,
+    merge_variables,
+)
 from reference_backend import GenericTaskStore, InMemoryBackend
-from reference_backend.store import KEY_ROOT, owner_prefix
+from reference_backend.store import KEY_ROOT, owner_prefix, task_key
 
 Clock = Callable[[], float]
 
@@ -65,8 +79,11 @@ class _VariablesBy(_BrokenStore):
     def _merge(self, current: Mapping[str, Any], incoming: Mapping[str, Any]) -> dict[str, Any]:
         return merge_variables(current, incoming)
 
-    def _measured(self, incoming: dict[str, Any], merged: dict[str, Any]) -> dict[str, Any]:
+    def _measured(self, current: Mapping[str, Any], incoming: dict[str, Any], merged: dict[str, Any]) -> dict[str, Any]:
         return merged
+
+    def _check_size(self, measured: dict[str, Any]) -> None:
+        check_size(measured, "variables", self.config.max_variable_bytes)
 
     async def set_variables(self, task_id: str, owner_id: str, variables: dict[str, Any]) -> TaskRecord:
         now = self._clock()
@@ -75,7 +92,7 @@ class _VariablesBy(_BrokenStore):
         key, record = await self._load(task_id, owner_id, now)
         self._check_mutable(record, "variables")
         merged = self._merge(record.variables, variables)
-        check_size(self._measured(variables, merged), "variables", self.config.max_variable_bytes)
+        self._check_size(self._measured(record.variables, variables, merged))
         updated = replace(record, variables=merged, last_updated_at=self._stamp(now))
         return await self._write(key, updated, record.version)
 
@@ -221,7 +238,7 @@ class SizeOfIncomingMap(_VariablesBy):
 
     violates = "TS-12"
 
-    def _measured(self, incoming: dict[str, Any], merged: dict[str, Any]) -> dict[str, Any]:
+    def _measured(self, current: Mapping[str, Any], incoming: dict[str, Any], merged: dict[str, Any]) -> dict[str, Any]:
         return incoming
 
 
@@ -399,6 +416,268 @@ class ForgedCursorRestarts(_BrokenStore):
             return None
 
 
+# --- Security (SEC-3 .. SEC-9) --------------------------------------------------------------
+
+
+class _KeyedByTaskId(_BrokenStore):
+    """Keeps each task at tasks/<task id>, its owner only inside the record: the owner check on read is the only guard."""
+
+    @staticmethod
+    def _unowned(key: str) -> str:
+        """The reference's ``tasks/<sha256(owner)>/<task id>`` without the owner: ``tasks/<task id>``."""
+        return KEY_ROOT + key.rpartition("/")[2] if key.startswith(KEY_ROOT) else key
+
+    async def _call(self, method: Callable[..., Any], *args: Any, passing: tuple[type[Exception], ...] = ()) -> Any:
+        if args and isinstance(args[0], str):
+            args = (self._unowned(args[0]), *args[1:])
+        return await super()._call(method, *args, passing=passing)
+
+    async def _discard(self, key: str) -> None:
+        await super()._discard(self._unowned(key))
+
+    async def _scan(self, owner_id: str, now: float) -> list[tuple[TaskRecord, bool]]:
+        found: list[tuple[TaskRecord, bool]] = []
+        for key, stored in await self._call(self.backend.list_by_prefix, KEY_ROOT):
+            record, pending = self._decode(stored)
+            if record.owner_id == owner_id and key == KEY_ROOT + record.task_id and not record.is_expired(now):
+                found.append((record, pending))
+        return found
+
+    async def _by_id(self, task_id: object) -> tuple[str, TaskRecord]:
+        """The task stored under this id, whoever owns it, expired or not; else what a missing task raises."""
+        if not isinstance(task_id, str) or not _TASK_ID.fullmatch(task_id):
+            raise TaskNotFoundError(task_id)
+        key = KEY_ROOT + task_id
+        try:
+            stored = await self._call(self.backend.get, key, passing=(NotFoundError,))
+        except NotFoundError:
+            stored = None  # raised below, outside the handler, so no backend error rides along as context
+        if stored is None:
+            raise TaskNotFoundError(task_id)
+        record, pending = self._decode(stored)
+        if pending or record.task_id != task_id:
+            raise TaskNotFoundError(task_id)
+        return key, record
+
+
+class ForeignErrorChainsCause(_KeyedByTaskId):
+    """On an owner mismatch raises TaskNotFoundError from a PermissionError, so the traceback keeps the real reason."""
+
+    violates = "SEC-3"
+
+    async def _load(self, task_id: object, owner_id: str, now: float) -> tuple[str, TaskRecord]:
+        key, record = await self._by_id(task_id)
+        if record.owner_id != owner_id:
+            raise TaskNotFoundError(task_id) from PermissionError(f"task {shown(task_id)} belongs to another owner")
+        if record.is_expired(now):
+            raise TaskExpiredError(task_id)
+        return key, record
+
+
+class OwnerCheckedAfterWrite(_KeyedByTaskId):
+    """Mutations load the task by id and compare-and-swap the change, and only then check that the caller owns it."""
+
+    violates = "SEC-3"
+
+    async def _load(self, task_id: object, owner_id: str, now: float) -> tuple[str, TaskRecord]:
+        _, record = await self._by_id(task_id)
+        if record.is_expired(now):
+            raise TaskExpiredError(task_id)
+        return task_key(owner_id, record.task_id), record  # the caller's key, checked against the record later
+
+    @staticmethod
+    def _check_holder(key: str, record: TaskRecord) -> None:
+        if key != task_key(record.owner_id, record.task_id):
+            raise TaskNotFoundError(record.task_id)
+
+    async def _write(self, key: str, record: TaskRecord, expected_version: int) -> TaskRecord:
+        written = await super()._write(key, record, expected_version)
+        self._check_holder(key, written)
+        return written
+
+    async def get(self, task_id: str, owner_id: str) -> TaskRecord:
+        record = await super().get(task_id, owner_id)
+        self._check_holder(task_key(owner_id, task_id), record)
+        return record
+
+    async def get_result(self, task_id: str, owner_id: str) -> Any:
+        await self.get(task_id, owner_id)
+        return await super().get_result(task_id, owner_id)
+
+
+class ForeignExpiredSaysExpired(_KeyedByTaskId):
+    """Checks expiry before ownership, so anyone asking about an expired task is told it expired."""
+
+    violates = "SEC-3"
+
+    async def _load(self, task_id: object, owner_id: str, now: float) -> tuple[str, TaskRecord]:
+        key, record = await self._by_id(task_id)
+        if record.is_expired(now):
+            raise TaskExpiredError(task_id)
+        if record.owner_id != owner_id:
+            raise TaskNotFoundError(task_id)
+        return key, record
+
+
+class QuotaByOwnerPrefix(_BrokenStore):
+    """Counts an owner's tasks for the quota by the seed's task:{owner}: prefix, so tasks of "a:b" use up "a"'s quota."""
+
+    violates = "SEC-4"
+
+    #: Set while a create runs: both its counts (before and after writing) go by the prefix; listings do not.
+    _counting: ClassVar[ContextVar[bool]] = ContextVar("counting", default=False)
+
+    async def create(self, owner_id: str, request_method: str, ttl: int | None = None) -> TaskRecord:
+        token = self._counting.set(True)
+        try:
+            return await super().create(owner_id, request_method, ttl)
+        finally:
+            self._counting.reset(token)
+
+    async def _scan(self, owner_id: str, now: float) -> list[tuple[TaskRecord, bool]]:
+        if self._counting.get():
+            return await SeedPrefixListing._scan(self, owner_id, now)  # type: ignore[arg-type]
+        return await super()._scan(owner_id, now)
+
+
+class ResultDepthUnchecked(_BrokenStore):
+    """Checks a result's types and strings but not its depth: only variables get the depth limit."""
+
+    violates = "SEC-5"
+
+    def _check_result(self, result: Any) -> None:
+        check_value(result, "result", sys.maxsize, self.config.max_string_bytes)
+        check_size(result, "result", self.config.max_result_bytes)
+
+
+class DepthLimitOffByOne(_VariablesBy):
+    """The depth check compares with > where it meant >=, so values one level deeper than max_depth get through."""
+
+    violates = "SEC-5"
+
+    def _validate(self, variables: Any) -> None:
+        check_variables(variables, self.config.max_depth + 1, self.config.max_string_bytes)
+
+    def _check_result(self, result: Any) -> None:
+        check_value(result, "result", self.config.max_depth + 1, self.config.max_string_bytes)
+        check_size(result, "result", self.config.max_result_bytes)
+
+
+class SizeMeasuredWithAsciiEscapes(_VariablesBy):
+    """Measures the merged variables as len(json.dumps(merged)), so \\u escapes and ", " separators count too."""
+
+    violates = "SEC-6"
+
+    def _check_size(self, measured: dict[str, Any]) -> None:
+        size, limit = len(json.dumps(measured)), self.config.max_variable_bytes
+        if size > limit:
+            raise VariableSizeExceededError("variables", limit, size)
+
+
+class DeletionsCountedInSize(_VariablesBy):
+    """Measures {**current, **incoming}, deletions still there as nulls, so a deletion meant to make room counts."""
+
+    violates = "SEC-6"
+
+    def _measured(self, current: Mapping[str, Any], incoming: dict[str, Any], merged: dict[str, Any]) -> dict[str, Any]:
+        return {**current, **incoming}
+
+
+#: The stored record's own top-level fields; in the flat layout every other attribute is a variable.
+_RECORD_FIELDS = ("format", "expiresAt", "ownerId", "requestMethod", "task", "pending", "result")
+
+
+class VariablesSpreadIntoRecord(_BrokenStore):
+    """Stores each variable as a top-level attribute of the task's document (one item per task, DynamoDB style)."""
+
+    violates = "SEC-7"
+
+    def _encode(self, record: TaskRecord, *, pending: bool = False) -> tuple[bytes, TaskRecord]:
+        document = json.loads(encode_record(record, pending=pending))
+        document.update(document.pop("variables"))  # after the task's own fields
+        data = canonical_json(document)
+        return data, self._decode(VersionedRecord(data, record.version))[0]
+
+    def _decode(self, stored: object) -> tuple[TaskRecord, bool]:
+        if isinstance(stored, VersionedRecord) and isinstance(stored.data, bytes):
+            document = json.loads(stored.data)
+            fields = {name: document.pop(name) for name in _RECORD_FIELDS if name in document}
+            stored = replace(stored, data=canonical_json({**fields, "variables": document}))
+        return super()._decode(stored)
+
+
+def _compact(value: Any) -> Any:
+    """``value`` with every float cut to 12 significant digits."""
+    if isinstance(value, float):
+        return float(format(value, ".12g"))
+    if isinstance(value, list):
+        return [_compact(item) for item in value]
+    if isinstance(value, dict):
+        return {name: _compact(item) for name, item in value.items()}
+    return value
+
+
+class CompactFloats(_BrokenStore):
+    """Writes floats with 12 significant digits ("%.12g") to keep records small."""
+
+    violates = "SEC-8"
+
+    def _encode(self, record: TaskRecord, *, pending: bool = False) -> tuple[bytes, TaskRecord]:
+        compact = replace(record, variables=_compact(record.variables), result=_compact(record.result))
+        return super()._encode(compact, pending=pending)
+
+
+class ValidatesByDumping(_VariablesBy):
+    """Decides whether a value is JSON by trying json.dumps on it, after checking its depth and strings."""
+
+    violates = "SEC-8"
+
+    def _check_json(self, value: Any, what: str) -> None:
+        limit = self.config.max_depth
+        stack = [(value, 0)]
+        while stack:
+            item, depth = stack.pop()
+            if isinstance(item, str):
+                check_string(item, what, self.config.max_string_bytes)
+            elif isinstance(item, (list, tuple, dict)):
+                if depth + 1 > limit:
+                    raise VariableValidationError(what, "depth", f"nesting deeper than {limit} levels")
+                children = [*item, *item.values()] if isinstance(item, dict) else item
+                stack.extend((child, depth + 1) for child in children)
+        try:
+            json.dumps(value)
+        except (TypeError, ValueError) as exc:
+            raise VariableValidationError(what, "type", f"not JSON: {exc}") from None
+
+    def _validate(self, variables: Any) -> None:
+        names_only = dict.fromkeys(variables) if isinstance(variables, dict) else variables
+        check_variables(names_only, self.config.max_depth, self.config.max_string_bytes)  # the map and its names
+        for value in variables.values():
+            self._check_json(value, "variables")
+
+    def _check_result(self, result: Any) -> None:
+        self._check_json(result, "result")
+        check_size(result, "result", self.config.max_result_bytes)
+
+
+class TtlCheckedInSeconds(_BrokenStore):
+    """Compares the requested TTL with the maximum in whole seconds (ttl // 1000 > max_ttl_ms // 1000)."""
+
+    violates = "SEC-9"
+
+    def _resolve_ttl(self, ttl: object, now: float) -> int | None:
+        if ttl is None:
+            return self.config.default_ttl_ms
+        maximum = self.config.max_ttl_ms
+        if not isinstance(ttl, int) or isinstance(ttl, bool) or ttl < 1:
+            raise TtlExceededError(ttl, maximum)
+        if maximum is not None and ttl // 1000 > maximum // 1000:  # whole seconds
+            raise TtlExceededError(ttl, maximum)
+        if round(now * 1000) + ttl > LATEST_TIMESTAMP_MS:
+            raise TtlExceededError(ttl, maximum)
+        return ttl
+
+
 GALLERY: list[type[_BrokenStore]] = [
     ForeignTaskSaysOwned,
     SeedPrefixListing,
@@ -418,4 +697,16 @@ GALLERY: list[type[_BrokenStore]] = [
     LateWorkerUpdatesExpired,
     CursorOnCreatedAtOnly,
     ForgedCursorRestarts,
+    ForeignErrorChainsCause,
+    OwnerCheckedAfterWrite,
+    ForeignExpiredSaysExpired,
+    QuotaByOwnerPrefix,
+    ResultDepthUnchecked,
+    DepthLimitOffByOne,
+    SizeMeasuredWithAsciiEscapes,
+    DeletionsCountedInSize,
+    VariablesSpreadIntoRecord,
+    CompactFloats,
+    ValidatesByDumping,
+    TtlCheckedInSeconds,
 ]
