@@ -190,8 +190,10 @@ def test_reference_store_passes_with_store_flag(pytester: pytest.Pytester) -> No
     result, verdict = run_kit(pytester, "--store=reference_backend:in_memory_task_store")
     assert result.ret == 0, result.stdout.str()
     assert verdict is not None and verdict["kind"] == "store" and verdict["verdict"] == "pass"
-    assert verdict["clauses"] and all(c.startswith(("TS-", "CC-")) for c in verdict["clauses"])
+    assert verdict["clauses"] and all(c.startswith(("TS-", "CC-", "SEC-")) for c in verdict["clauses"])
     assert {"CC-2", "CC-7", "CC-8"} <= set(verdict["clauses"]) and "CC-1" not in verdict["clauses"]
+    # SEC-1 and SEC-2 are a backend's own half of isolation: a whole store is not judged on them.
+    assert {"SEC-3", "SEC-9"} <= set(verdict["clauses"]) and not {"SEC-1", "SEC-2"} & set(verdict["clauses"])
     assert not any("test_backend" in nodeid for nodeid in verdict["tests"]), "a store target ran backend tests"
 
 
