@@ -136,32 +136,23 @@ def main() -> None:
     args = parser.parse_args()
     rng = random.Random(args.seed)
 
-    cases = []
-    big = simulate(rng, 3000, 8, 3000 // 80)
-    cases.append(("3,000 ops, 8 clients/key, 37 keys", big, "yes"))
-    cases.append(("3,000 ops, 8 clients/key, 37 keys, one stale read", stale_read(big), "no"))
-    one = simulate(rng, 300, 16, 1)
-    cases.append(("300 ops, 16 clients, 1 key", one, "yes"))
-    cases.append(("300 ops, 16 clients, 1 key, one stale read", stale_read(one), "no"))
-    small = simulate(rng, 100, 4, 1, unknown_rate=0.1)
-    cases.append(("100 ops, 4 clients, 1 key, 10% unknown", small, "yes"))
-    cases.append(("100 ops, 4 clients, 1 key, 10% unknown, one stale read", stale_read(small), "no"))
-    mid = simulate(rng, 100, 8, 1, unknown_rate=0.1)
-    cases.append(("100 ops, 8 clients, 1 key, 10% unknown", mid, "yes"))
-    cases.append(("100 ops, 8 clients, 1 key, 10% unknown, one stale read", stale_read(mid), "no"))
-    hot = simulate(rng, 300, 8, 1, unknown_rate=0.1)
-    cases.append(("300 ops, 8 clients, 1 key, 10% unknown", hot, "yes"))
-    cases.append(("300 ops, 8 clients, 1 key, 10% unknown, one stale read", stale_read(hot), "no"))
-    hotter = simulate(rng, 300, 16, 1, unknown_rate=0.1)
-    cases.append(("300 ops, 16 clients, 1 key, 10% unknown", hotter, "yes"))
-    cases.append(("300 ops, 16 clients, 1 key, 10% unknown, one stale read", stale_read(hotter), "no"))
-    listed = simulate(rng, 300, 4, 4, list_rate=0.05)
-    cases.append(("300 ops, 4 clients/key, 4 keys, 5% listings (checked whole)", listed, "yes"))
-    cases.append(("300 ops, 4 clients/key, 4 keys, 5% listings (checked whole), one stale read", stale_read(listed), "no"))
+    # (label, ops, clients per key, keys, simulate keywords); each history is timed honest and with one stale read.
+    shapes: list[tuple[str, int, int, int, dict[str, float]]] = [
+        ("3,000 ops, 8 clients/key, 37 keys", 3000, 8, 3000 // 80, {}),
+        ("300 ops, 16 clients, 1 key", 300, 16, 1, {}),
+        ("100 ops, 4 clients, 1 key, 10% unknown", 100, 4, 1, {"unknown_rate": 0.1}),
+        ("100 ops, 8 clients, 1 key, 10% unknown", 100, 8, 1, {"unknown_rate": 0.1}),
+        ("300 ops, 8 clients, 1 key, 10% unknown", 300, 8, 1, {"unknown_rate": 0.1}),
+        ("300 ops, 16 clients, 1 key, 10% unknown", 300, 16, 1, {"unknown_rate": 0.1}),
+        ("300 ops, 4 clients/key, 4 keys, 5% listings (checked whole)", 300, 4, 4, {"list_rate": 0.05}),
+    ]
     if args.wide:
-        wide = simulate(rng, 300, 32, 1)
-        cases.append(("300 ops, 32 clients, 1 key", wide, "yes"))
-        cases.append(("300 ops, 32 clients, 1 key, one stale read", stale_read(wide), "no"))
+        shapes.append(("300 ops, 32 clients, 1 key", 300, 32, 1, {}))
+    cases = []
+    for label, ops, clients, keys, options in shapes:
+        history = simulate(rng, ops, clients, keys, **options)
+        cases.append((label, history, "yes"))
+        cases.append((f"{label}, one stale read", stale_read(history), "no"))
 
     print(f"Median of {args.repeats} runs, budget {args.budget:g} s, seed {args.seed}, Python {sys.version.split()[0]}; "
           "wall time, with this process's CPU time in brackets (the wall time includes waiting for a busy machine).\n")
