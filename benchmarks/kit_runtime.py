@@ -18,12 +18,12 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_TARGETS = [
-    "reference_backend:InMemoryBackend",
-    "tests.backends.correct:ThreadedBackend",
-    "tests.backends.correct:YieldingBackend",
-    "tests.backends.correct:HidingBackend",
-]
+sys.path.insert(0, str(ROOT))
+
+from tests.backends.correct import CORRECT_TARGETS  # noqa: E402
+
+#: The correct backends (a store target is named by a factory ending in ``_store``).
+DEFAULT_TARGETS = [spec for flag, spec in CORRECT_TARGETS if flag == "--backend"]
 
 
 def run_once(spec: str, loop: str, workdir: Path) -> tuple[float, dict]:

@@ -36,13 +36,11 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_TARGETS = [
-    "backend=reference_backend:InMemoryBackend",
-    "backend=tests.backends.correct:ThreadedBackend",
-    "backend=tests.backends.correct:YieldingBackend",
-    "backend=tests.backends.correct:HidingBackend",
-    "store=reference_backend:in_memory_task_store",
-]
+sys.path.insert(0, str(ROOT))
+
+from tests.backends.correct import CORRECT_TARGETS  # noqa: E402
+
+DEFAULT_TARGETS = [f"{flag.removeprefix('--')}={spec}" for flag, spec in CORRECT_TARGETS]
 #: Lines of a failing run's output worth quoting on stderr.
 EXCERPT_MARKERS = ("ContractViolation", "violates ", "FAILED ", "Falsifying", "Error")
 

@@ -12,23 +12,17 @@ from __future__ import annotations
 import pytest
 
 from tests.backends import broken as broken_backends
+from tests.backends.correct import CORRECT_TARGETS
 from tests.conftest import run_kit
 from tests.stores import broken as broken_stores
 
-CORRECT = [
-    ("--backend", "reference_backend:InMemoryBackend"),
-    ("--backend", "tests.backends.correct:ThreadedBackend"),
-    ("--backend", "tests.backends.correct:YieldingBackend"),
-    ("--backend", "tests.backends.correct:HidingBackend"),
-    ("--store", "reference_backend:in_memory_task_store"),
-]
 
 BROKEN = [("--backend", f"tests.backends.broken:{cls.__name__}", cls) for cls in broken_backends.GALLERY] + [
     ("--store", f"tests.stores.broken:{cls.__name__}", cls) for cls in broken_stores.GALLERY
 ]
 
 
-@pytest.mark.parametrize(("flag", "spec"), CORRECT, ids=[spec.rsplit(":", 1)[1] for _, spec in CORRECT])
+@pytest.mark.parametrize(("flag", "spec"), CORRECT_TARGETS, ids=[spec.rsplit(":", 1)[1] for _, spec in CORRECT_TARGETS])
 def test_correct_targets_pass_the_whole_kit_on_both_loops(pytester: pytest.Pytester, flag: str, spec: str) -> None:
     result, verdict = run_kit(pytester, f"{flag}={spec}", "--conformance-loop=all")
     assert verdict is not None, result.stdout.str()

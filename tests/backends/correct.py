@@ -203,3 +203,14 @@ class HidingBackend:
     async def cleanup_expired(self) -> int:
         with self._lock:
             return self._table.cleanup_expired(self._clock())
+
+
+#: Every correct target the kit must pass, as (flag, factory): the gallery's correct runs and
+#: the benchmarks' repeated runs read this one list.
+CORRECT_TARGETS: list[tuple[str, str]] = [
+    ("--backend", "reference_backend:InMemoryBackend"),
+    ("--backend", "tests.backends.correct:ThreadedBackend"),
+    ("--backend", "tests.backends.correct:YieldingBackend"),
+    ("--backend", "tests.backends.correct:HidingBackend"),
+    ("--store", "reference_backend:in_memory_task_store"),
+]
