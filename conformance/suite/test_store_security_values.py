@@ -9,6 +9,7 @@ compares one with recursive code.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from hypothesis import given, settings
@@ -39,15 +40,37 @@ from conformance.strategies.hostile import (
     same_number,
 )
 
-#: Where a nested value can hide: (description, levels the position itself adds, the call that stores ``value``).
-Position = tuple[str, int, Callable[[SyncStore, str, Any], Any]]
+@dataclass(frozen=True)
+class Position:
+    """Where a nested value can hide: what is stored for it, through which call, and how deep that place already is."""
+
+    where: str
+    #: Containers the position itself adds around the value.
+    levels: int
+    #: What is stored for ``value``: the variable ``v``, or the result.
+    wrap: Callable[[Any], Any]
+    #: "variables", "result" or "completion" (the result of complete_with_result).
+    call: str
+
+    def store(self, store: SyncStore, task_id: str, value: Any) -> Any:
+        stored = self.wrap(value)
+        if self.call == "variables":
+            return store.set_variables(task_id, OWNER, {"v": stored})
+        if self.call == "result":
+            return store.set_result(task_id, OWNER, stored)
+        return store.complete_with_result(task_id, OWNER, TaskStatus.COMPLETED, None, stored)
+
+    def read_back(self, store: SyncStore, task_id: str, written: Any) -> Any:
+        """What the store holds there now: the written task's variable, or the stored result."""
+        return written.variables["v"] if self.call == "variables" else store.get_result(task_id, OWNER)
+
+
 POSITIONS: tuple[Position, ...] = (
-    ("a variable's value", 0, lambda store, task_id, value: store.set_variables(task_id, OWNER, {"v": value})),
-    ("inside a variable's object", 1, lambda store, task_id, value: store.set_variables(task_id, OWNER, {"v": {"inner": value}})),
-    ("at the end of a long list", 1, lambda store, task_id, value: store.set_variables(task_id, OWNER, {"v": [*range(1_000), value]})),
-    ("a result", 0, lambda store, task_id, value: store.set_result(task_id, OWNER, value)),
-    ("the result of complete_with_result", 0,
-     lambda store, task_id, value: store.complete_with_result(task_id, OWNER, TaskStatus.COMPLETED, None, value)),
+    Position("a variable's value", 0, lambda value: value, "variables"),
+    Position("inside a variable's object", 1, lambda value: {"inner": value}, "variables"),
+    Position("at the end of a long list", 1, lambda value: [*range(1_000), value], "variables"),
+    Position("a result", 0, lambda value: value, "result"),
+    Position("the result of complete_with_result", 0, lambda value: value, "completion"),
 )
 
 BOMB_DEPTH = 100_000
@@ -68,21 +91,13 @@ def test_depth_bombs_are_refused_wherever_they_hide(store: SyncStore) -> None:
     store.set_variables(task.task_id, OWNER, {"keep": [1]})
     for shape in SHAPES:
         value = bomb(BOMB_DEPTH, shape)
-        for where, _levels, call in POSITIONS:
-            what = f"{where}: {shape} nested {BOMB_DEPTH:,} deep"
+        for position in POSITIONS:
+            what = f"{position.where}: {shape} nested {BOMB_DEPTH:,} deep"
             with stray_errors_break("SEC-5", RecursionError):
-                error = refused("SEC-5", store, task.task_id, VariableValidationError, lambda: call(store, task.task_id, value), what)
+                error = refused("SEC-5", store, task.task_id, VariableValidationError,
+                                lambda: position.store(store, task.task_id, value), what)
             require("SEC-5", error.reason == "depth", f"{what} was refused with reason {error.reason!r}, not 'depth'")
         _readable("SEC-5", store, task.task_id, f"refusing {shape} bombs")
-
-
-def _as_stored(where: str, value: Any) -> Any:
-    """What a position stores for ``value``: the variable ``v``, or the result."""
-    if where == "inside a variable's object":
-        return {"inner": value}
-    if where == "at the end of a long list":
-        return [*range(1_000), value]
-    return value
 
 
 @covers("SEC-5")
@@ -90,16 +105,17 @@ def test_depth_limit_holds_exactly_in_every_position(harness: Harness, make_stor
     store = make_store()
     limit = harness.store_config(store).max_depth
     for shape in SHAPES:
-        for where, levels, call in POSITIONS:
-            deepest, deeper = bomb(limit - levels, shape, leaf="leaf"), bomb(limit - levels + 1, shape, leaf="leaf")
+        for position in POSITIONS:
+            where = position.where
+            deepest, deeper = (bomb(limit - position.levels + extra, shape, leaf="leaf") for extra in (0, 1))
             task = store.create(OWNER, "m")
-            error = refused("SEC-5", store, task.task_id, VariableValidationError, lambda: call(store, task.task_id, deeper),
+            error = refused("SEC-5", store, task.task_id, VariableValidationError, lambda: position.store(store, task.task_id, deeper),
                             f"{where}: {shape} one level past max_depth={limit}")
             require("SEC-5", error.reason == "depth", f"{where}: one level too deep was refused with reason {error.reason!r}")
             what = f"{where}: {shape} at exactly max_depth={limit}"
-            written = call(store, task.task_id, deepest)
-            stored = store.get_result(task.task_id, OWNER) if "result" in where else written.variables["v"]
-            require("SEC-5", same_json(stored, _as_stored(where, deepest)), f"{what} did not read back as written")
+            written = position.store(store, task.task_id, deepest)
+            require("SEC-5", same_json(position.read_back(store, task.task_id, written), position.wrap(deepest)),
+                    f"{what} did not read back as written")
             _readable("SEC-5", store, task.task_id, what)
 
 
