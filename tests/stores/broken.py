@@ -32,13 +32,12 @@ from conformance import (
     TaskPage,
     TaskRecord,
     TaskStatus,
-    TtlExceededError,
     VariableSizeExceededError,
     VariableValidationError,
     VersionedRecord,
 )
 from conformance.contract.errors import NotFoundError
-from conformance.contract.record import LATEST_TIMESTAMP_MS, canonical_json
+from conformance.contract.record import canonical_json
 from conformance.contract.task_errors import shown
 from conformance.contract.task_schema import (
     check_size,
@@ -666,16 +665,11 @@ class TtlCheckedInSeconds(_BrokenStore):
     violates = "SEC-9"
 
     def _resolve_ttl(self, ttl: object, now: float) -> int | None:
-        if ttl is None:
-            return self.config.default_ttl_ms
         maximum = self.config.max_ttl_ms
-        if not isinstance(ttl, int) or isinstance(ttl, bool) or ttl < 1:
-            raise TtlExceededError(ttl, maximum)
-        if maximum is not None and ttl // 1000 > maximum // 1000:  # whole seconds
-            raise TtlExceededError(ttl, maximum)
-        if round(now * 1000) + ttl > LATEST_TIMESTAMP_MS:
-            raise TtlExceededError(ttl, maximum)
-        return ttl
+        if maximum is not None and isinstance(ttl, int) and not isinstance(ttl, bool) and maximum < ttl and ttl // 1000 <= maximum // 1000:
+            super()._resolve_ttl(maximum, now)  # every other check, on the maximum the seconds comparison lets it pass as
+            return ttl
+        return super()._resolve_ttl(ttl, now)
 
 
 GALLERY: list[type[_BrokenStore]] = [
