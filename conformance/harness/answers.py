@@ -61,7 +61,7 @@ def check_backend_error(call: str, error: BaseException) -> None:
         raise ContractViolation("BK-3", f"{call} raised VersionConflictError without int .expected and .actual")
 
 
-BACKEND_RULES = AnswerRules(BACKEND_METHODS, check_backend_result, check_backend_error, "BK-19")
+BACKEND_RULES = AnswerRules(BACKEND_METHODS, check_backend_result, check_backend_error, "BK-19", "backend")
 
 
 # ------------------------------------------------------------------ TaskStore
@@ -96,4 +96,4 @@ def check_store_error(call: str, error: BaseException) -> None:
         raise ContractViolation("TS-2", f"{call} raised {type(error).__name__} with code {getattr(error, 'code', None)!r}")
 
 
-STORE_RULES = AnswerRules(STORE_METHODS, check_store_result, check_store_error, "TS-23")
+STORE_RULES = AnswerRules(STORE_METHODS, check_store_result, check_store_error, "TS-23", "store")

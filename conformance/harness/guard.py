@@ -33,6 +33,29 @@ class AnswerRules:
     check_result: Callable[[str, str, object], None]
     check_error: Callable[[str, BaseException], None]
     timeout_clause: str
+    #: The contract's name in call counts ("backend", "store").
+    contract: str
+
+
+class CallCounter:
+    """Calls into targets per contract since the last ``take``: the cost a run puts on an engine.
+
+    Counted where every call passes (``Checked.invoke``), so a backend's count includes the
+    calls the reference store makes on it. One loop thread per test increments it.
+    """
+
+    def __init__(self) -> None:
+        self.counts: dict[str, int] = {}
+
+    def count(self, contract: str) -> None:
+        self.counts[contract] = self.counts.get(contract, 0) + 1
+
+    def take(self) -> dict[str, int]:
+        counts, self.counts = self.counts, {}
+        return counts
+
+
+CALLS = CallCounter()
 
 
 # ------------------------------------------------------------------ the proxies
@@ -47,6 +70,7 @@ class Checked:
         self.rules = rules
 
     async def invoke(self, method: str, *args: Any, **kwargs: Any) -> Any:
+        CALLS.count(self.rules.contract)
         call = describe_call(method, args, kwargs)
         started = time.monotonic()
         try:

@@ -15,11 +15,13 @@ from typing import Any
 import pytest
 
 from conformance import spec
+from conformance.harness.guard import CALLS
 from conformance.harness.target import Target
 
 CLAUSES_PROPERTY = "conformance_clauses"
 COVERS_PROPERTY = "conformance_covers"
 EVIDENCE_PROPERTY = "conformance_evidence"
+CALLS_PROPERTY = "conformance_calls"
 
 
 def clauses_for_failure(item: pytest.Item, excinfo: pytest.ExceptionInfo[BaseException] | None) -> list[str]:
@@ -35,6 +37,9 @@ def clauses_for_failure(item: pytest.Item, excinfo: pytest.ExceptionInfo[BaseExc
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
     """Attach the clauses to the report (user_properties survive xdist) and quote them in the failure."""
     report = yield
+    calls = CALLS.take()  # the calls this phase made into the target (setup, call or teardown)
+    if calls:
+        report.user_properties.append((CALLS_PROPERTY, calls))
     marker = item.get_closest_marker("conformance_clause")
     if marker and call.when == "call":
         report.user_properties.append((COVERS_PROPERTY, list(marker.args)))
@@ -59,9 +64,11 @@ class VerdictCollector:
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         props = dict(report.user_properties)
-        if COVERS_PROPERTY not in props and CLAUSES_PROPERTY not in props:
+        if COVERS_PROPERTY not in props and CLAUSES_PROPERTY not in props and CALLS_PROPERTY not in props:
             return
-        entry = self.tests.setdefault(report.nodeid, {"outcome": "passed", "covers": [], "violated": []})
+        entry = self.tests.setdefault(report.nodeid, {"outcome": "passed", "covers": [], "violated": [], "calls": {}})
+        for contract, n in props.get(CALLS_PROPERTY, {}).items():
+            entry["calls"][contract] = entry["calls"].get(contract, 0) + n
         if COVERS_PROPERTY in props:
             entry["covers"] = props[COVERS_PROPERTY]
         if report.failed:
@@ -107,7 +114,12 @@ class VerdictCollector:
                 "failed_tests": tests["failed"],
             }
         violated = [c for c, v in clauses.items() if v["status"] == "violated"]
+        calls: dict[str, int] = defaultdict(int)
+        for test in self.tests.values():
+            for contract, n in test.get("calls", {}).items():
+                calls[contract] += n
         return {
+            "calls": dict(sorted(calls.items())),
             "target": self.target.spec,
             "kind": self.target.kind,
             "loops": self.loops,
@@ -140,6 +152,8 @@ class VerdictCollector:
             terminalreporter.line(f"violates {spec.describe(clause_id)}", red=True)
             for nodeid in clause["failed_tests"][:3]:
                 terminalreporter.line(f"    {nodeid}")
+        if result["calls"]:
+            terminalreporter.line("calls made: " + ", ".join(f"{n:,} {c}" for c, n in result["calls"].items()))
         terminalreporter.line(
             "clauses: " + ", ".join(f"{counts[s]} {s}" for s in ("met", "violated", "skipped", "not run", "reference only") if counts[s])
         )
