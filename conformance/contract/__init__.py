@@ -14,7 +14,14 @@ from conformance.contract.errors import (
     StorageError,
     VersionConflictError,
 )
-from conformance.contract.store import STORE_METHODS, SecurityConfig, StoreConfig, TaskStore
+from conformance.contract.store import (
+    STORE_METHODS,
+    SecurityConfig,
+    StoreConfig,
+    TaskStore,
+    fit_to_record_limit,
+    worst_case_record_bytes,
+)
 from conformance.contract.task import TERMINAL_STATUSES, TRANSITIONS, TaskPage, TaskRecord, TaskStatus, can_transition
 from conformance.contract.task_errors import (
     INTERNAL_ERROR,
@@ -64,6 +71,8 @@ __all__ = [
     "SecurityConfig",
     "StorageFullError",
     "StoreConfig",
+    "fit_to_record_limit",
+    "worst_case_record_bytes",
     "TaskError",
     "TaskExpiredError",
     "TaskNotFoundError",

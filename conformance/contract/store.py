@@ -7,7 +7,7 @@ signals that tasks hold lightweight coordination state, not bulk data.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Protocol, runtime_checkable
 
 from conformance.contract.task import TaskPage, TaskRecord, TaskStatus
@@ -71,6 +71,37 @@ class StoreConfig:
                 _positive(name, getattr(self, name))
         if self.max_ttl_ms is not None and (self.default_ttl_ms is None or self.default_ttl_ms > self.max_ttl_ms):
             raise ValueError("default_ttl_ms must be set and at most max_ttl_ms when max_ttl_ms is set")
+
+
+#: Bytes a stored task record may need beyond its variables, result and three strings: ids,
+#: timestamps, numbers, field names, and an owner id of up to about a kilobyte.
+RECORD_OVERHEAD_BYTES = 16 * 1024
+#: Strings a record holds whole, each up to ``max_string_bytes``: the request method, the status
+#: message and the owner; in JSON each may grow six-fold (a control character is ``\\u00XX``).
+_RECORD_STRINGS, _JSON_GROWTH = 3, 6
+
+
+def worst_case_record_bytes(config: StoreConfig) -> int:
+    """The largest record a task store with these limits can ask its backend to keep."""
+    return (config.max_variable_bytes + config.max_result_bytes
+            + _RECORD_STRINGS * _JSON_GROWTH * config.max_string_bytes + RECORD_OVERHEAD_BYTES)
+
+
+def fit_to_record_limit(config: StoreConfig, record_limit: int) -> StoreConfig:
+    """``config`` with its size limits lowered, if need be, so every task it accepts fits ``record_limit`` (BK-14).
+
+    Why: the seeds' defaults need records of about 3.2 MB; on an engine that stores less (a
+    DynamoDB item holds 400 KB) a store must refuse oversized values as a validation error
+    up front, not fail with StorageFullError after the caller's work is done.
+    """
+    if worst_case_record_bytes(config) <= record_limit:
+        return config
+    strings = max(1, min(config.max_string_bytes, record_limit // 64))
+    values = (record_limit - RECORD_OVERHEAD_BYTES - _RECORD_STRINGS * _JSON_GROWTH * strings) // 2
+    if values < 1:
+        raise ValueError(f"a record limit of {record_limit} bytes leaves no room for task values")
+    return replace(config, max_string_bytes=strings, max_variable_bytes=min(config.max_variable_bytes, values),
+                   max_result_bytes=min(config.max_result_bytes, values))
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,7 @@ from typing import Any
 
 from conformance.contract.capabilities import Capabilities
 from conformance.harness.clock import FakeClock
-from conformance.contract.store import SecurityConfig, StoreConfig
+from conformance.contract.store import SecurityConfig, StoreConfig, fit_to_record_limit
 from conformance.harness.answers import BACKEND_RULES, STORE_RULES
 from conformance.harness.guard import AnswerRules, Blocking, Checked, SyncBackend, SyncStore
 from conformance.harness.runner import LoopRunner
@@ -83,6 +83,12 @@ class Harness:
         finally:
             self.release(backend.checked.raw)
 
+    def fitted(self, config: StoreConfig) -> StoreConfig:
+        """The limits the reference store works with over this backend: lowered to fit a declared record limit (BK-14)."""
+        if self.target.kind != "backend" or self.capabilities.max_record_bytes is None:
+            return config
+        return fit_to_record_limit(config, self.capabilities.record_limit)
+
     def open_store(
         self, clock: FakeClock | None, config: StoreConfig | None = None, security: SecurityConfig | None = None
     ) -> SyncStore:
@@ -101,7 +107,7 @@ class Harness:
         backend_clock = clock if self.controls_time else None
         backend = Checked(self.open_raw(clock=backend_clock), self.timeout, BACKEND_RULES)
         store = GenericTaskStore(
-            backend, config=config or StoreConfig(), security=security or SecurityConfig(), clock=clock
+            backend, config=self.fitted(config or StoreConfig()), security=security or SecurityConfig(), clock=clock
         )
         return self.checked(store, STORE_RULES)
 

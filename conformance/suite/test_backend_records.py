@@ -36,7 +36,7 @@ def test_reserialisation_is_detected_by_canonical_bytes(backend: SyncBackend) ->
 def test_large_records_are_stored(harness: Harness, backend: SyncBackend) -> None:
     limit = harness.capabilities.record_limit
     overhead = len(record_bytes("", None))
-    for size in (64 * 1024 + 1, 1024 * 1024, limit):
+    for size in sorted({size for size in (64 * 1024 + 1, 1024 * 1024) if size < limit} | {limit}):
         data = record_bytes("é" * ((size - overhead) // 2) + "x" * ((size - overhead) % 2), None)
         require("BK-14", len(data) == size, f"kit error: built {len(data)} B instead of {size}")
         backend.put(f"big-{size}", data)
