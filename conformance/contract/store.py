@@ -73,16 +73,17 @@ class StoreConfig:
             raise ValueError("default_ttl_ms must be set and at most max_ttl_ms when max_ttl_ms is set")
 
 
-#: Bytes a stored task record may need beyond its variables, result and three strings: ids,
-#: timestamps, numbers, field names, and an owner id of up to about a kilobyte.
+#: Bytes a stored task record may need beyond its variables, result and two strings: ids,
+#: timestamps, numbers and field names (about 1 KB) and the owner id (up to SecurityConfig's
+#: 1,024 bytes, 6 KB in JSON), with room to spare.
 RECORD_OVERHEAD_BYTES = 16 * 1024
-#: Strings a record holds whole, each up to ``max_string_bytes``: the request method, the status
-#: message and the owner; in JSON each may grow six-fold (a control character is ``\\u00XX``).
-_RECORD_STRINGS, _JSON_GROWTH = 3, 6
+#: Strings a record holds whole, each up to ``max_string_bytes``: the request method and the
+#: status message; in JSON each may grow six-fold (a control character is ``\\u00XX``).
+_RECORD_STRINGS, _JSON_GROWTH = 2, 6
 
 
 def worst_case_record_bytes(config: StoreConfig) -> int:
-    """The largest record a task store with these limits can ask its backend to keep."""
+    """The largest record a task store with these limits (and the default owner limit) can ask its backend to keep."""
     return (config.max_variable_bytes + config.max_result_bytes
             + _RECORD_STRINGS * _JSON_GROWTH * config.max_string_bytes + RECORD_OVERHEAD_BYTES)
 
@@ -90,7 +91,7 @@ def worst_case_record_bytes(config: StoreConfig) -> int:
 def fit_to_record_limit(config: StoreConfig, record_limit: int) -> StoreConfig:
     """``config`` with its size limits lowered, if need be, so every task it accepts fits ``record_limit`` (BK-14).
 
-    Why: the seeds' defaults need records of about 3.2 MB; on an engine that stores less (a
+    Why: the seeds' defaults need records of up to 2.9 MB; on an engine that stores less (a
     DynamoDB item holds 400 KB) a store must refuse oversized values as a validation error
     up front, not fail with StorageFullError after the caller's work is done.
     """

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from hypothesis import strategies as st
 
+from conformance.contract.record import canonical_json
 from conformance.contract.store import StoreConfig
 from conformance.contract.task import TaskStatus
 
@@ -58,3 +59,19 @@ request_methods = st.sampled_from(["t/call", "t/call", "t/call", "x" * 7])
 
 #: TTLs around SMALL_LIMITS: default, valid, at and over the maximum, zero.
 ttls = st.one_of(st.none(), st.sampled_from([1, 300, 600, 2000, 2001, 0]))
+
+
+def map_of_exact_size(total: int, max_string: int) -> dict[str, str]:
+    """A variables map whose canonical JSON is exactly ``total`` bytes, no string over ``max_string`` bytes."""
+    variables: dict[str, str] = {}
+    while True:
+        name = f"v{len(variables):05d}"
+        room = total - len(canonical_json({**variables, name: ""}))
+        if room <= max_string:
+            variables[name] = "x" * room
+            break
+        # Leave enough room for the next entry's own overhead.
+        variables[name] = "x" * (max_string if room - max_string >= 32 else room - 48)
+    if len(canonical_json(variables)) != total:  # pragma: no cover - a builder error, never a verdict
+        raise AssertionError("could not build a map of the requested size")
+    return variables

@@ -53,6 +53,7 @@ from conformance.harness import FakeClock, Harness, SyncStore
 from conformance.plugin.profiles import examples
 from conformance.harness.target import accepts_keyword
 from conformance.spec import covers, expect_error, require
+from conformance.strategies.tasks import map_of_exact_size
 
 OWNER = "alice"
 #: Owner ids distinctive enough that finding them in a message can only mean the message names them.
@@ -92,22 +93,6 @@ def _nested(depth: int, leaf: Any = 1) -> Any:
     for _ in range(depth):
         value = [value]
     return value
-
-
-def _exact_map(total: int, max_string: int) -> dict[str, str]:
-    """A variables map whose canonical JSON is exactly ``total`` bytes, no string over ``max_string`` bytes."""
-    variables: dict[str, str] = {}
-    while True:
-        name = f"v{len(variables):05d}"
-        room = total - len(canonical_json({**variables, name: ""}))
-        if room <= max_string:
-            variables[name] = "x" * room
-            break
-        # Leave enough room for the next entry's own overhead.
-        variables[name] = "x" * (max_string if room - max_string >= 32 else room - 48)
-    if len(canonical_json(variables)) != total:  # pragma: no cover - scaffolding check
-        raise AssertionError("could not build a map of the requested size")
-    return variables
 
 
 def _secured_store(harness: Harness, make_store: Callable[..., SyncStore], security: SecurityConfig) -> SyncStore:
@@ -188,7 +173,7 @@ def test_default_limits_follow_the_seeds(harness: Harness, store: SyncStore) -> 
         ("result", seeds.max_result_bytes, lambda t, value: store.set_result(t, OWNER, value)),
     ):
         big = store.create(OWNER, "m")
-        exact = _exact_map(limit, longest)
+        exact = map_of_exact_size(limit, longest)
         write(big.task_id, exact)
         last = max(exact)  # the short remainder: one more byte keeps every string under the string limit
         error = expect_error("TS-1", VariableSizeExceededError, lambda: write(big.task_id, {**exact, last: exact[last] + "x"}),
