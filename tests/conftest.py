@@ -38,3 +38,26 @@ def usage_error_line(result: pytest.RunResult) -> str:
     lines = [line for line in result.errlines if line.startswith("ERROR:")]
     assert len(lines) == 1, f"expected one ERROR line, got: {result.errlines}"
     return lines[0]
+
+
+def assert_passes_whole_kit(pytester: pytest.Pytester, *args: str, loops: list[str]) -> dict[str, Any]:
+    """Run the whole kit on a correct target: no clause violated, a zero exit, on exactly ``loops``."""
+    result, verdict = run_kit(pytester, *args, "--conformance-loop=all" if len(loops) > 1 else f"--conformance-loop={loops[0]}")
+    assert verdict is not None, result.stdout.str()[-4000:]
+    assert verdict["violated"] == [], f"false alarm on a correct target: {verdict['violated']}\n{result.stdout.str()[-4000:]}"
+    assert result.ret == 0, result.stdout.str()[-4000:]
+    assert verdict["loops"] == loops
+    return verdict
+
+
+def assert_fails_for_clause(pytester: pytest.Pytester, broken: type, *args: str, clause: str | None = None) -> dict[str, Any]:
+    """Run the kit's tests for the clause a broken target's bug breaks (``broken.violates``): they must catch it."""
+    clause = clause or broken.violates
+    result, verdict = run_kit(pytester, *args, f"--conformance-clause={clause}", "--conformance-timeout=2")
+    assert result.ret != 0, f"{broken.__name__} ({broken.__doc__}) passed the kit's {clause} tests"
+    assert verdict is not None, result.stdout.str()[-4000:]
+    assert clause in verdict["violated"], (
+        f"{broken.__name__} should fail {clause}; the kit reported {verdict['violated']}\n" + result.stdout.str()[-3000:]
+    )
+    return verdict
+

@@ -13,7 +13,7 @@ import pytest
 
 from tests.backends import broken as broken_backends
 from tests.backends.correct import CORRECT_TARGETS
-from tests.conftest import run_kit
+from tests.conftest import assert_fails_for_clause, assert_passes_whole_kit
 from tests.stores import broken as broken_stores
 
 
@@ -24,22 +24,12 @@ BROKEN = [("--backend", f"tests.backends.broken:{cls.__name__}", cls) for cls in
 
 @pytest.mark.parametrize(("flag", "spec"), CORRECT_TARGETS, ids=[spec.rsplit(":", 1)[1] for _, spec in CORRECT_TARGETS])
 def test_correct_targets_pass_the_whole_kit_on_both_loops(pytester: pytest.Pytester, flag: str, spec: str) -> None:
-    result, verdict = run_kit(pytester, f"{flag}={spec}", "--conformance-loop=all")
-    assert verdict is not None, result.stdout.str()
-    assert verdict["violated"] == [], f"false alarm on a correct target: {verdict['violated']}\n{result.stdout.str()[-4000:]}"
-    assert result.ret == 0
-    assert verdict["loops"] == ["asyncio", "trio"]
+    assert_passes_whole_kit(pytester, f"{flag}={spec}", loops=["asyncio", "trio"])
 
 
 @pytest.mark.parametrize(("flag", "spec", "broken"), BROKEN, ids=[cls.__name__ for _, _, cls in BROKEN])
 def test_broken_target_fails_for_its_clause(pytester: pytest.Pytester, flag: str, spec: str, broken: type) -> None:
-    result, verdict = run_kit(pytester, f"{flag}={spec}", f"--conformance-clause={broken.violates}", "--conformance-timeout=2")
-    assert result.ret != 0, f"{broken.__name__} ({broken.__doc__}) passed the kit's {broken.violates} tests"
-    assert verdict is not None, result.stdout.str()
-    assert broken.violates in verdict["violated"], (
-        f"{broken.__name__} should fail {broken.violates}; the kit reported {verdict['violated']}\n"
-        + result.stdout.str()[-3000:]
-    )
+    assert_fails_for_clause(pytester, broken, f"{flag}={spec}")
 
 
 RACES = [(flag, spec, broken) for flag, spec, broken in BROKEN if getattr(broken, "races", None)]
@@ -50,9 +40,7 @@ SINGLE_KEY_SHRINK = (2, 4)
 @pytest.mark.parametrize(("flag", "spec", "broken"), RACES, ids=[cls.__name__ for _, _, cls in RACES])
 def test_race_machines_catch_planted_races_and_shrink_them(pytester: pytest.Pytester, flag: str, spec: str, broken: type) -> None:
     """The race machines alone (the CC tests, on the default profile and loop) catch each planted race, shrunk."""
-    result, verdict = run_kit(pytester, f"{flag}={spec}", f"--conformance-clause={broken.races}", "--conformance-timeout=2")
-    assert result.ret != 0 and verdict is not None, f"{broken.__name__} ({broken.__doc__}) passed the race machines"
-    assert broken.races in verdict["violated"], f"{broken.__name__}: expected {broken.races}, got {verdict['violated']}"
+    verdict = assert_fails_for_clause(pytester, broken, f"{flag}={spec}", clause=broken.races)
     drawn = [t for nodeid, t in verdict["tests"].items() if "::test_concurrent_histories_are_linearizable" in nodeid]
     assert drawn and all(t["outcome"] == "failed" for t in drawn), f"the drawn programs missed {broken.__name__}"
     evidence = drawn[0]["evidence"]
