@@ -15,6 +15,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -26,14 +27,16 @@ from tests.backends.correct import CORRECT_TARGETS  # noqa: E402
 DEFAULT_TARGETS = [spec for flag, spec in CORRECT_TARGETS if flag == "--backend"]
 
 
-def run_once(spec: str, loop: str, workdir: Path) -> tuple[float, dict]:
+def run_once(spec: str, loop: str, workdir: Path, extra: Sequence[str] = ()) -> tuple[float, dict]:
+    """One ``python -m pytest --backend=SPEC`` (plus ``extra`` options) in ``workdir``: wall seconds and the JSON verdict."""
     flag = "--store" if spec.endswith("_store") else "--backend"
     report = workdir / "report.json"
+    report.unlink(missing_ok=True)  # a run that writes no verdict must not be read as the last one's
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
     started = time.perf_counter()
     subprocess.run(
         [sys.executable, "-m", "pytest", f"{flag}={spec}", f"--conformance-loop={loop}", "-q", "-p", "no:cacheprovider",
-         f"--conformance-report={report}"],
+         f"--conformance-report={report}", *extra],
         cwd=workdir, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False,
     )
     return time.perf_counter() - started, json.loads(report.read_text())

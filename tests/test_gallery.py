@@ -40,7 +40,7 @@ SINGLE_KEY_SHRINK = (2, 4)
 @pytest.mark.parametrize(("flag", "spec", "broken"), RACES, ids=[cls.__name__ for _, _, cls in RACES])
 def test_race_machines_catch_planted_races_and_shrink_them(pytester: pytest.Pytester, flag: str, spec: str, broken: type) -> None:
     """The race machines alone (the CC tests, on the default profile and loop) catch each planted race, shrunk."""
-    verdict = assert_fails_for_clause(pytester, broken, f"{flag}={spec}", clause=broken.races)
+    verdict = assert_fails_for_clause(pytester, broken, f"{flag}={spec}", clause=broken.races, shrink=True)
     drawn = [t for nodeid, t in verdict["tests"].items() if "::test_concurrent_histories_are_linearizable" in nodeid]
     assert drawn and all(t["outcome"] == "failed" for t in drawn), f"the drawn programs missed {broken.__name__}"
     evidence = drawn[0]["evidence"]

@@ -19,7 +19,28 @@ def test_reference_backend_passes_from_an_empty_folder(pytester: pytest.Pytester
     statuses = {c: v["status"] for c, v in verdict["clauses"].items() if v["level"] == "MUST"}
     assert set(statuses.values()) <= {"met", "reference only"}, statuses
     assert [c for c, s in statuses.items() if s == "reference only"] == ["TS-19"]
-    result.stdout.fnmatch_lines(["*conformance verdict: PASS*", "*clauses: * met*"])
+    result.stdout.fnmatch_lines(["*conformance verdict: PASS*", "*calls made: * backend, * store*", "*clauses: * met*"])
+    # The calls each test made add up to the run's total; store tests call the backend under the store.
+    per_test = [t["calls"] for t in verdict["tests"].values()]
+    assert verdict["calls"] == {c: sum(t.get(c, 0) for t in per_test) for c in ("backend", "store")}
+    store_tests = [t["calls"] for nodeid, t in verdict["tests"].items() if nodeid.startswith("test_store_machine.py")]
+    assert store_tests and all(t["backend"] > 0 and t["store"] > 0 for t in store_tests), store_tests
+
+
+def test_shrinking_can_be_switched_off_and_stays_on_by_default() -> None:
+    from hypothesis import Phase, settings
+
+    from conformance.plugin import profiles
+
+    before = settings.get_current_profile_name()
+    try:
+        profiles.load("ci", shrink=False)
+        assert Phase.shrink not in settings.default.phases and Phase.generate in settings.default.phases
+        assert settings.default.derandomize and settings.default.max_examples == 60
+        profiles.load("ci")
+        assert Phase.shrink in settings.default.phases
+    finally:
+        settings.load_profile(before)  # back to what the session had
 
 
 @pytest.mark.parametrize(

@@ -52,7 +52,7 @@ def pytest_configure(config: pytest.Config) -> None:
     config.stash[TARGET_KEY] = target
     config.stash[LOOPS_KEY] = loops
     if not config.getoption("hypothesis_profile", None):
-        profiles.load(config.getoption("conformance_profile"))
+        profiles.load(config.getoption("conformance_profile"), shrink=config.getoption("conformance_shrink") != "no")
     collector = VerdictCollector(target, loops, config.getoption("conformance_report"))
     config.stash[COLLECTOR_KEY] = collector
     config.pluginmanager.register(collector, "conformance-verdict")

@@ -38,6 +38,10 @@ def add_options(parser: pytest.Parser) -> None:
         help="Hypothesis profile: 'ci' (fast, derandomized, default) or 'thorough'.",
     )
     group.addoption(
+        "--conformance-shrink", dest="conformance_shrink", default="yes", choices=["yes", "no"],
+        help="Shrink failing examples to minimal ones (default: yes); 'no' reports the first failure found, faster.",
+    )
+    group.addoption(
         "--conformance-timeout", dest="conformance_timeout", type=float, default=10.0, metavar="SECONDS",
         help="Bound on every single call into the target (default: 10).",
     )

@@ -42,9 +42,18 @@ settings.register_profile(
 )
 
 
-def load(name: str) -> None:
-    """Activate a kit profile by its short name."""
-    settings.load_profile(PROFILES[name])
+def load(name: str, *, shrink: bool = True) -> None:
+    """Activate a kit profile by its short name; without ``shrink``, failures are reported as first found.
+
+    Why skip shrinking: a red build only needs the clause, and shrinking a stateful machine
+    can take ten times as long as finding the bug; the same seed replays it shrunk locally.
+    """
+    profile = PROFILES[name]
+    if not shrink:
+        parent = settings.get_profile(profile)
+        profile = f"{profile}-unshrunk"
+        settings.register_profile(profile, parent=parent, phases=[p for p in parent.phases if p is not Phase.shrink])
+    settings.load_profile(profile)
 
 
 def examples(base: int) -> int:
