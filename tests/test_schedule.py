@@ -276,6 +276,9 @@ class _Owner:
     def step(self) -> None:  # pragma: no cover - never called
         pass
 
+    def task_wakeup(self) -> None:  # pragma: no cover - never called; named as asyncio's C tasks name theirs
+        pass
+
 
 class _Handle:
     """Stands in for an ``asyncio.Handle``: what ``_SteeredReady`` looks at is the callback and the cancelled flag."""
@@ -298,6 +301,68 @@ def test_steered_queue_moves_only_the_picked_client_and_leaves_the_rest_in_place
     assert queue.popleft().name == "C"
     assert schedule.widths == [3]
     assert [h.name for h in queue] == ["A", "x1", "B", "x2"]
+
+
+def test_a_wakeup_never_overtakes_a_callback_queued_before_it() -> None:
+    """asyncio's promise to futures: sock_connect's done-callback runs before the task it wakes.
+
+    With a callback between them, B's wakeup is no candidate and A runs without a decision;
+    a plain step of B in the same place may be picked.
+    """
+    a, b, x = _Owner(), _Owner(), _Owner()
+    schedule = Schedule([1, 1, 1])
+    queue = _SteeredReady([_Handle(a.step, "A"), _Handle(x.step, "x"), _Handle(b.task_wakeup, "B")], schedule, {a, b})
+    assert [queue.popleft().name for _ in range(3)] == ["A", "x", "B"]
+    assert schedule.position == 0
+    queue = _SteeredReady([_Handle(a.step, "A"), _Handle(x.step, "x"), _Handle(b.step, "B")], schedule, {a, b})
+    assert queue.popleft().name == "B"
+
+
+@given(kinds=st.lists(st.sampled_from(["a", "b", "c", "A", "B", "x"]), max_size=12),
+       choices=st.lists(st.integers(0, MAX_CHOICE), max_size=12))
+def test_steering_keeps_callbacks_in_order_and_ahead_of_the_wakeups_behind_them(kinds: list[str], choices: list[int]) -> None:
+    """Lower case: a client's plain step; upper case: a client's wakeup; x: any other callback."""
+    owners = {kind: _Owner() for kind in "abcx"}
+    handles = [
+        _Handle(owners[k.lower()].task_wakeup if k.isupper() else owners[k].step, f"{k}{i}") for i, k in enumerate(kinds)
+    ]
+    queue = _SteeredReady(handles, Schedule(choices), {owners["a"], owners["b"], owners["c"]})
+    popped = [queue.popleft().name for _ in range(len(handles))]
+    assert sorted(popped) == sorted(h.name for h in handles)  # each exactly once
+    position = {name: i for i, name in enumerate(popped)}
+    for i, before in enumerate(handles):
+        for after in handles[i + 1:]:
+            if before.name[0] == "x" and (after.name[0] == "x" or after.name[0].isupper()):
+                assert position[before.name] < position[after.name], (popped, choices)
+
+
+def test_clients_opening_connections_under_steering_leave_no_socket_registered_twice() -> None:
+    """Real sockets: with wakeups free to overtake, asyncio logged "File descriptor N is used by
+    transport" and left a stale writer that made the loop spin (found on redis-py)."""
+
+    async def main() -> list[str]:
+        loop = asyncio.get_running_loop()
+        problems: list[str] = []
+        loop.set_exception_handler(lambda _loop, context: problems.append(str(context.get("exception") or context["message"])))
+        server = await asyncio.start_server(lambda r, w: None, "127.0.0.1", 0)
+        port = server.sockets[0].getsockname()[1]
+        for choices in itertools.product([0, 1], repeat=3):
+            steering = Steering(Schedule(choices))
+
+            async def client() -> None:
+                steering.register()
+                await asyncio.sleep(0)
+                _reader, writer = await asyncio.open_connection("127.0.0.1", port)
+                writer.write(b"x")
+                await writer.drain()
+                writer.close()
+
+            with steering.steer():
+                await asyncio.gather(client(), client())
+        server.close()
+        return problems
+
+    assert asyncio.run(main()) == []
 
 
 def test_steered_queue_runs_a_non_client_head_without_a_decision() -> None:

@@ -81,8 +81,9 @@ class _SteeredReady(collections.deque):  # type: ignore[type-arg]
     """An asyncio ready queue that lets the schedule pick which ready client step runs next.
 
     ``popleft`` is the only place the loop takes work from the queue. When the work at the
-    head is a step of a client task and other client tasks are ready too, the schedule picks
-    one of them; otherwise the head runs, as usual. ``detached`` queues forward appends to
+    head is a step of a client task and other client steps are ready too, the schedule picks
+    one of them; otherwise the head runs, as usual. A client resumed by a future never
+    overtakes a callback queued before it (that order is asyncio's promise to futures). ``detached`` queues forward appends to
     the loop's original queue, so a thread that grabbed this queue just before it was
     swapped back still delivers its callback.
     """
@@ -107,9 +108,18 @@ class _SteeredReady(collections.deque):  # type: ignore[type-arg]
     def popleft(self) -> Any:
         if len(self) < 2 or not self._client(self[0]):
             return super().popleft()
+        # Any client step may be picked, except a wakeup queued behind another callback: a task
+        # resumed by a future runs after the callbacks queued before it, as asyncio promises
+        # (sock_connect's done-callback must run before the task it wakes, or the socket stays
+        # registered twice). A plain step (after ``sleep(0)``) is tied to no future and may go first.
         # Threads append concurrently (call_soon_threadsafe): iterate a snapshot, taken in one
         # C call. Only this thread removes, and appends go on the right, so indices stay valid.
-        ready = [i for i, handle in enumerate(list(self)) if self._client(handle)]
+        ready, behind_a_callback = [], False
+        for i, handle in enumerate(list(self)):
+            if not self._client(handle):
+                behind_a_callback = True
+            elif not (behind_a_callback and _is_wakeup(handle)):
+                ready.append(i)
         if len(ready) < 2:
             return super().popleft()
         index = ready[self.schedule.pick(len(ready))]
@@ -118,6 +128,14 @@ class _SteeredReady(collections.deque):  # type: ignore[type-arg]
         handle = self[index]
         del self[index]
         return handle
+
+
+#: A task's resumption after the future it awaited completed (C and pure-Python tasks).
+_WAKEUPS = frozenset({"task_wakeup", "__wakeup", "_Task__wakeup"})
+
+
+def _is_wakeup(handle: Any) -> bool:
+    return getattr(handle._callback, "__name__", None) in _WAKEUPS
 
 
 def _steerable(loop: asyncio.AbstractEventLoop) -> bool:
