@@ -30,3 +30,13 @@ async def run_together(
         for index in range(len(calls)):
             group.start_soon(one, index)
     return results
+
+
+async def warm_up(checked: Any, clients: int) -> None:
+    """``clients`` concurrent reads of a key nobody writes, before a probe releases its writers.
+
+    Why: a backend on a server opens connections lazily; on a fresh instance the first
+    handshakes take longer than a whole read-modify-write, so writers released together
+    would run one after another and a race would hide. Warm, they overlap as in production.
+    """
+    await run_together([lambda: checked.list_by_prefix("warm-up/") for _ in range(clients)])

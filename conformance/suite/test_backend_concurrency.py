@@ -10,7 +10,7 @@ from typing import Any
 
 from conformance import VersionConflictError
 from conformance.harness import CheckedBackend, SyncBackend
-from conformance.harness.together import run_together
+from conformance.harness.together import run_together, warm_up
 from conformance.spec import covers, require
 from conformance.strategies import record_bytes
 
@@ -20,6 +20,7 @@ WRITERS = 8
 @covers("BK-18")
 def test_concurrent_puts_get_distinct_versions(backend: SyncBackend) -> None:
     async def program(checked: CheckedBackend) -> list[Any]:
+        await warm_up(checked, WRITERS)
         return await run_together([lambda n=n: checked.put("hot", record_bytes({"writer": n}, None, serial=n)) for n in range(WRITERS)])
 
     versions = backend.run(program)
@@ -34,6 +35,7 @@ def test_concurrent_cas_has_one_winner(backend: SyncBackend) -> None:
     backend.put("hot", record_bytes("start", None))
 
     async def program(checked: CheckedBackend) -> list[Any]:
+        await warm_up(checked, WRITERS)
         return await run_together(
             [lambda n=n: checked.put_if_version("hot", record_bytes({"writer": n}, None, serial=n), 1) for n in range(WRITERS)]
         )
