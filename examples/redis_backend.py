@@ -111,6 +111,7 @@ from conformance import (
     VersionConflictError,
     VersionedRecord,
     expires_at,
+    key_range,
 )
 
 Clock = Callable[[], float]
@@ -217,17 +218,6 @@ class NamespaceKeys:
     def all(self) -> list[bytes]:
         """In the order every script takes them as KEYS."""
         return [self.data, self.version, self.keys, self.expiry]
-
-
-def prefix_range(prefix: str) -> tuple[bytes, bytes]:
-    """The half-open byte range ``[low, high)`` holding exactly the keys that start with ``prefix``.
-
-    For the empty prefix both are empty: every key.
-    """
-    low = prefix.encode("utf-8")
-    if not low:
-        return b"", b""
-    return low, low[:-1] + bytes([low[-1] + 1])  # UTF-8 never holds 0xFF, so no carry
 
 
 def _is_out_of_memory(exc: BaseException) -> bool:
@@ -340,8 +330,8 @@ class RedisBackend:
 
     async def list_by_prefix(self, prefix: str) -> list[tuple[str, VersionedRecord]]:
         with translated_errors():
-            low, high = prefix_range(prefix)
-        flat: Sequence[bytes] = await self._run(self._list, low, high)
+            low, high = key_range(prefix)
+        flat: Sequence[bytes] = await self._run(self._list, low, high or b"")  # b"": the empty prefix, every key
         return [
             (bytes(flat[i]).decode("utf-8"), VersionedRecord(bytes(flat[i + 1]), int(flat[i + 2])))
             for i in range(0, len(flat), 3)

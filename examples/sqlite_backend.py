@@ -100,6 +100,7 @@ from conformance import (
     VersionConflictError,
     VersionedRecord,
     expires_at,
+    key_range,
 )
 
 Clock = Callable[[], float]
@@ -123,14 +124,6 @@ _SCHEMA = (
     )""",
     "CREATE INDEX IF NOT EXISTS records_expiry ON records (expires_at) WHERE expires_at IS NOT NULL",
 )
-
-
-def _prefix_bounds(prefix: str) -> tuple[bytes, bytes | None]:
-    """The half-open byte range ``[low, high)`` holding exactly the keys that start with ``prefix``."""
-    low = prefix.encode("utf-8")
-    stem = low.rstrip(b"\xff")  # never needed for UTF-8, which has no 0xFF byte; kept for any bytes
-    high = stem[:-1] + bytes([stem[-1] + 1]) if stem else None
-    return low, high
 
 
 def _storage_error(exc: Exception) -> StorageError:
@@ -265,7 +258,7 @@ class SqliteBackend:
 
     async def list_by_prefix(self, prefix: str) -> list[tuple[str, VersionedRecord]]:
         def list_by_prefix() -> list[tuple[str, VersionedRecord]]:
-            low, high = _prefix_bounds(prefix)
+            low, high = key_range(prefix)
             with self._connection() as db:
                 if high is None:  # the empty prefix: every key (every blob is >= x'')
                     rows = db.execute("SELECT key, data, version FROM records WHERE key >= ?", (low,)).fetchall()

@@ -1,6 +1,6 @@
 """The contract a backend author implements: types, errors, record envelope, capabilities."""
 
-from conformance.contract.backend import BACKEND_METHODS, MAX_KEY_BYTES, StorageBackend, VersionedRecord
+from conformance.contract.backend import BACKEND_METHODS, MAX_KEY_BYTES, StorageBackend, VersionedRecord, key_range
 from conformance.contract.capabilities import (
     MIN_RECORD_BYTES,
     Capabilities,
@@ -99,6 +99,7 @@ __all__ = [
     "StorageError",
     "VersionConflictError",
     "VersionedRecord",
+    "key_range",
     "canonical_json",
     "capabilities_of",
     "expires_at",

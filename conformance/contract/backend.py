@@ -23,6 +23,19 @@ BACKEND_METHODS: tuple[str, ...] = (
 )
 
 
+def key_range(prefix: str) -> tuple[bytes, bytes | None]:
+    """The half-open range ``[low, high)`` of UTF-8 keys that start with ``prefix``; ``high`` None: no bound.
+
+    For engines that index keys as bytes (SQL BLOB/bytea, Redis sorted sets, DynamoDB binary
+    sort keys): byte order of UTF-8 is code point order, so this is exactly BK-12's literal
+    prefix match, with no wildcard to escape and no key beyond the BMP missed (as a
+    ``prefix + "\\uffff"`` bound would). UTF-8 never holds the byte 0xFF, so raising the last
+    byte never carries; the empty prefix has no upper bound.
+    """
+    low = prefix.encode("utf-8")
+    return low, (low[:-1] + bytes([low[-1] + 1]) if low else None)
+
+
 @dataclass(frozen=True, slots=True)
 class VersionedRecord:
     """A record's bytes and the version of the write that stored them."""
