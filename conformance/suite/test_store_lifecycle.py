@@ -44,7 +44,7 @@ def _at_millis(value: float, expected: float) -> bool:
 
 
 class _Now:
-    """The instant a call happened: exact with the kit's clock, a wall-clock window otherwise."""
+    """The instant a call happened: exact with the clock the store stamps with, a wall-clock window otherwise."""
 
     def __init__(self, clock: FakeClock | None) -> None:
         self.clock = clock
@@ -75,9 +75,9 @@ def _in_status(store: SyncStore, status: TaskStatus, owner: str = OWNER) -> Task
 
 
 @covers("TS-4")
-def test_create_starts_a_working_task(harness: Harness, store: SyncStore, clock: FakeClock | None) -> None:
+def test_create_starts_a_working_task(harness: Harness, store: SyncStore, store_clock: FakeClock | None) -> None:
     config = harness.store_config(store)
-    with _Now(clock) as now:
+    with _Now(store_clock) as now:
         task = store.create(OWNER, "tools/call")
     require("TS-4", task.status is W and task.status_message is None,
             f"a new task is {task.status!r} with message {task.status_message!r}; it must be working with no message")
@@ -139,7 +139,7 @@ def test_request_method_is_a_bounded_string(limited_store: Callable[..., SyncSto
 
 
 @covers("TS-4", "TS-5")
-def test_every_mutation_stamps_last_updated_at(store: SyncStore, clock: FakeClock | None) -> None:
+def test_every_mutation_stamps_last_updated_at(store: SyncStore, store_clock: FakeClock | None) -> None:
     task = store.create(OWNER, "m")
     other = store.create(OWNER, "m")
     steps: list[tuple[str, str, Callable[[], TaskRecord]]] = [
@@ -153,9 +153,9 @@ def test_every_mutation_stamps_last_updated_at(store: SyncStore, clock: FakeCloc
     ]
     before = {task.task_id: task, other.task_id: other}
     for task_id, what, step in steps:
-        if clock is not None:
-            clock.advance(1.5)
-        with _Now(clock) as now:
+        if store_clock is not None:
+            store_clock.advance(1.5)
+        with _Now(store_clock) as now:
             updated = step()
         previous = before[task_id]
         require("TS-4", now.holds(updated.last_updated_at),

@@ -34,12 +34,17 @@ T = TypeVar("T")
 
 
 class ThreadedBackend:
-    """Every operation runs the shared table rules on a worker thread under a threading.Lock."""
+    """Every operation runs the shared table rules on a worker thread under a threading.Lock.
+
+    It takes no ``clock``, like a backend whose engine judges expiry by its own clock: the
+    kit then tests expiry with instants far from now, under a store clock frozen at the
+    wall time, and must not fail it for that (a TS-4 false alarm once did).
+    """
 
     conformance_capabilities = Capabilities()
 
-    def __init__(self, clock: Clock | None = None) -> None:
-        self._clock = clock or time.time
+    def __init__(self) -> None:
+        self._clock = time.time
         self._table = RecordTable()
         self._lock = threading.Lock()
 
