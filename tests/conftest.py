@@ -40,9 +40,13 @@ def usage_error_line(result: pytest.RunResult) -> str:
     return lines[0]
 
 
-def assert_passes_whole_kit(pytester: pytest.Pytester, *args: str, loops: list[str]) -> dict[str, Any]:
-    """Run the whole kit on a correct target: no clause violated, a zero exit, on exactly ``loops``."""
-    result, verdict = run_kit(pytester, *args, "--conformance-loop=all" if len(loops) > 1 else f"--conformance-loop={loops[0]}")
+def assert_passes_whole_kit(pytester: pytest.Pytester, *args: str, loops: list[str], timeout: float = 1500) -> dict[str, Any]:
+    """Run the whole kit on a correct target: no clause violated, a zero exit, on exactly ``loops``.
+
+    ``timeout`` bounds the whole run (a slow engine emulator takes minutes); the kit bounds each call itself.
+    """
+    result, verdict = run_kit(pytester, *args, "--conformance-loop=all" if len(loops) > 1 else f"--conformance-loop={loops[0]}",
+                              timeout=timeout)
     assert verdict is not None, result.stdout.str()[-4000:]
     assert verdict["violated"] == [], f"false alarm on a correct target: {verdict['violated']}\n{result.stdout.str()[-4000:]}"
     assert result.ret == 0, result.stdout.str()[-4000:]
