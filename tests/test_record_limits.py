@@ -16,6 +16,7 @@ from conformance.harness.clock import FakeClock
 from conformance.strategies.tasks import map_of_exact_size
 from reference_backend import InMemoryBackend
 from reference_backend.store import GenericTaskStore
+from tests.conftest import assert_passes_whole_kit
 
 
 class Measuring(InMemoryBackend):
@@ -72,3 +73,9 @@ def test_the_largest_task_a_fitted_store_accepts_makes_a_record_within_the_limit
     # Within the limit, and not so far under it that the arithmetic wastes what the engine offers.
     assert worst_case_record_bytes(config) - 32 * 1024 < largest <= limit, (largest, limit)
 
+
+def test_a_backend_declaring_a_small_record_limit_passes_the_whole_kit_and_skips_nothing(pytester: pytest.Pytester) -> None:
+    verdict = assert_passes_whole_kit(pytester, "--backend=tests.backends.correct:SmallRecordsBackend", loops=["asyncio"])
+    skipped = {nodeid: test.get("reason") for nodeid, test in verdict["tests"].items() if test["outcome"] == "skipped"}
+    assert skipped == {}, skipped
+    assert verdict["clauses"]["BK-14"]["status"] == "met"

@@ -21,12 +21,14 @@ import anyio.to_thread
 
 from conformance import (
     Capabilities,
+    CapacityExceededError,
     ExpiredRecords,
     NotFoundError,
     VersionConflictError,
     VersionedRecord,
     is_expired,
 )
+from reference_backend import InMemoryBackend
 from reference_backend.table import RecordTable
 
 Clock = Callable[[], float]
@@ -203,6 +205,28 @@ class HidingBackend:
     async def cleanup_expired(self) -> int:
         with self._lock:
             return self._table.cleanup_expired(self._clock())
+
+
+class SmallRecordsBackend(InMemoryBackend):
+    """The reference, declaring and enforcing a 400 KB record limit, as a DynamoDB item has.
+
+    The kit must then check it under a store whose limits fit (BK-14) and skip nothing.
+    """
+
+    LIMIT = 400_000
+    conformance_capabilities = Capabilities(max_record_bytes=LIMIT)
+
+    async def put(self, key: str, data: bytes) -> int:
+        self._refuse_oversized(key, data)
+        return await super().put(key, data)
+
+    async def put_if_version(self, key: str, data: bytes, expected_version: int) -> int:
+        self._refuse_oversized(key, data)
+        return await super().put_if_version(key, data, expected_version)
+
+    def _refuse_oversized(self, key: str, data: bytes) -> None:
+        if len(data) > self.LIMIT:
+            raise CapacityExceededError(f"{key!r}: {len(data)} bytes over the declared {self.LIMIT}")
 
 
 def threaded_backend_on_the_wall_clock() -> ThreadedBackend:
