@@ -1,0 +1,142 @@
+"""A throwaway moto server standing in for DynamoDB for one test session: ``start()`` and ``endpoint(server)``.
+
+``start()`` runs moto's own server (``moto.server.main``, what ``python -m moto.server``
+runs) on 127.0.0.1, on a free port, in a private directory, with dummy AWS credentials and
+region in its environment (it never talks to AWS; nothing here ever reads real
+credentials), and returns once it answers HTTP. ``endpoint(server)`` is the URL that
+``DynamoDbBackend`` and ``--backend-option endpoint_url=...`` take.
+
+The server is started through this module (``python -m tests.engines.moto -H ... -p ...``),
+which corrects three places where moto 5's DynamoDB differs from DynamoDB before serving:
+
+* **Conditional writes are atomic per item.** DynamoDB evaluates a ``ConditionExpression``
+  and applies the write as one step. moto's threaded server evaluates the condition in one
+  Python statement and mutates the item in later ones, with no lock, so two requests on
+  one item can interleave: 6 clients racing a ``version = :v`` UpdateItem of 100 kB on one
+  key produced two winners in 5 of 100 rounds (measured on moto 5.2.1). A correct backend
+  would then fail BK-18 and CC-3 for the emulator's race. The fix runs one request at a
+  time (a lock around the WSGI application, response included): the server becomes
+  linearizable, which is what DynamoDB guarantees per item.
+* **An update measures the item it leaves, not the old item plus the new values.** moto
+  adds an attribute's new size to the item's current size, old value included, so an
+  UpdateItem replacing 300 kB of data with 300 kB more is refused as "Item size to update
+  has exceeded the maximum allowed size" (the largest accepted replacement of a 300 kB
+  value was 104,971 bytes). DynamoDB measures the resulting item. The fix leaves the value
+  being replaced out of the sum; moto's own limit (405,000 bytes) is kept.
+* **A partition without items costs nothing.** moto keeps an empty entry for every
+  partition key ever written (a delete empties it, never removes it) or merely read (a
+  ``defaultdict``), and every Scan walks them all. A backend that gives each instance its
+  own namespace, as the kit needs, leaves thousands per run: over seven whole-kit runs
+  against one server its memory grew to 1.2 GB and a run went from 390 s to 870 s. The
+  fix drops a table's empty partitions after each request (under the lock above, so
+  nothing else runs meanwhile; an empty partition holds nothing, so no answer changes).
+
+Request lines are not logged (a whole-kit run makes about 100,000 requests); warnings are.
+
+Run a server by hand for the kit with ``PYTHONPATH=. python -m tests.engines.moto -p 5000``
+(the same arguments as ``python -m moto.server``).
+"""
+
+from __future__ import annotations
+
+import http.client
+import logging
+import os
+import sys
+import threading
+from collections.abc import Iterable
+from contextlib import suppress
+from pathlib import Path
+from typing import Any
+
+from tests.engines.process import ServerProcess, free_port, launch, private_directory
+
+ROOT = Path(__file__).resolve().parents[2]
+
+#: The environment of the server process: dummy credentials and region, so nothing can reach AWS.
+DUMMY_AWS = {
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_SESSION_TOKEN": "testing",
+    "AWS_DEFAULT_REGION": "us-east-1",
+    "AWS_REGION": "us-east-1",
+}
+
+
+def start() -> ServerProcess:
+    """A fresh moto server on 127.0.0.1, ready to serve; ``stop()`` ends it and removes its directory."""
+    port = free_port()
+    workdir = private_directory("moto")
+    pythonpath = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
+    argv = [sys.executable, "-m", "tests.engines.moto", "-H", "127.0.0.1", "-p", str(port)]
+    env = {**DUMMY_AWS, "PYTHONPATH": pythonpath, "PYTHONDONTWRITEBYTECODE": "1"}
+    return launch("moto", argv, port=port, workdir=workdir, ready=lambda: answers_http(port), timeout=60, env=env)
+
+
+def endpoint(server: ServerProcess) -> str:
+    """The URL a DynamoDB client is pointed at (``endpoint_url``)."""
+    return f"http://127.0.0.1:{server.port}"
+
+
+def answers_http(port: int) -> bool:
+    """Whether something on ``port`` answers an HTTP request (any status: moto is up and routing)."""
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
+    with suppress(OSError, http.client.HTTPException):
+        try:
+            connection.request("GET", "/moto-api/")
+            connection.getresponse().read()
+            return True
+        finally:
+            connection.close()
+    return False
+
+
+def _serve(argv: list[str]) -> None:
+    """Run moto's server (``moto.server.main``) with the two corrections described above."""
+    import moto.server
+    from moto.dynamodb.exceptions import ItemSizeTooLarge
+    from moto.dynamodb.models import dynamo_type, dynamodb_backends
+    from moto.dynamodb.models.utilities import bytesize
+    from moto.moto_server.werkzeug_app import DomainDispatcherApplication
+
+    class OneRequestAtATime(DomainDispatcherApplication):
+        """moto's dispatcher, serving one request at a time: each request's writes are atomic."""
+
+        _serial = threading.Lock()
+
+        def __call__(self, environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
+            with self._serial:
+                response = super().__call__(environ, start_response)
+                try:
+                    return list(response)  # the whole body while holding the lock
+                finally:
+                    close = getattr(response, "close", None)
+                    if callable(close):
+                        close()
+                    drop_empty_partitions()
+
+    def drop_empty_partitions() -> None:
+        for regions in list(dynamodb_backends.values()):
+            for backend in list(regions.values()):
+                for table in list(backend.tables.values()):
+                    if table.range_key_attr:  # only then is a partition a dict of items
+                        for hash_key in [k for k, items in table.items.items() if not items]:
+                            del table.items[hash_key]
+
+    def size_of(part: Any) -> int:
+        return part.size() if type(part) is dynamo_type.DynamoType else bytesize(str(part))
+
+    def set_measuring_the_result(self: dict[str, Any], key: str, value: Any) -> None:
+        kept = sum(size_of(k) + size_of(v) for k, v in self.items() if k != key)  # the replaced value leaves
+        if kept + size_of(key) + size_of(value) > 405_000:  # moto's own item limit, unchanged
+            raise ItemSizeTooLarge
+        dict.__setitem__(self, key, value)
+
+    dynamo_type.LimitedSizeDict.__setitem__ = set_measuring_the_result  # type: ignore[method-assign]
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)
+    moto.server.DomainDispatcherApplication = OneRequestAtATime  # type: ignore[attr-defined]
+    moto.server.main(argv)
+
+
+if __name__ == "__main__":
+    _serve(sys.argv[1:])
