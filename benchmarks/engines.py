@@ -1,0 +1,55 @@
+"""The kit's default profile against each example backend on its real engine: wall time, calls, passes.
+
+Usage: python benchmarks/engines.py [--repeats N] [ENGINE ...]   (engines: sqlite redis postgres dynamodb)
+Starts each engine's server as the self-tests do (tests/engines/), runs ``python -m pytest
+--backend=...`` N times in a row on the default loop, and prints a Markdown table for
+benchmarks/RESULTS.md: wall time, tests per run, calls into the backend (and into the
+reference store above it) per run, and how many runs passed. A correct backend must pass
+every run: one failure is a flake, of the kit or of the example.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+from kit_runtime import run_once  # noqa: E402
+from tests.engines import ENGINES  # noqa: E402
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("engines", nargs="*", default=[engine.name for engine in ENGINES])
+    parser.add_argument("--repeats", type=int, default=3)
+    args = parser.parse_args()
+    chosen = [engine for engine in ENGINES if engine.name in args.engines]
+    print("| engine | backend | runs | passed | tests per run | wall s (median) | wall s (max) | backend calls per run (median) | store calls per run (median) |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    for engine in chosen:
+        server = engine.start() if engine.start is not None else None
+        try:
+            with tempfile.TemporaryDirectory() as tmp:
+                times, passed, tests, backend_calls, store_calls = [], 0, 0, [], []
+                for _ in range(args.repeats):
+                    elapsed, verdict = run_once(engine.backend, "asyncio", Path(tmp), engine.kit_args(server)[1:])
+                    times.append(elapsed)
+                    passed += verdict["verdict"] == "pass"
+                    tests = len(verdict["tests"])
+                    backend_calls.append(verdict["calls"].get("backend", 0))
+                    store_calls.append(verdict["calls"].get("store", 0))
+        finally:
+            if server is not None:
+                server.stop()
+        print(f"| {engine.name} | `{engine.backend}` | {args.repeats} | {passed} | {tests} | {statistics.median(times):.1f} "
+              f"| {max(times):.1f} | {statistics.median(backend_calls):,.0f} | {statistics.median(store_calls):,.0f} |", flush=True)
+
+
+if __name__ == "__main__":
+    main()
