@@ -6,10 +6,11 @@ Run the kit against it, here against moto standing in for DynamoDB on loopback::
     python -m pytest --backend=examples.dynamodb_backend:DynamoDbBackend \\
         --backend-option endpoint_url=http://127.0.0.1:5000 --conformance-loop=all
 
-``tests.engines.moto`` is ``python -m moto.server`` with two of moto's departures from
-DynamoDB corrected (see that module): plain moto applies two concurrent conditional writes
-of one item both at times, which the kit rightly reports as a race (BK-18, CC-3), and it
-refuses updates of large items that DynamoDB accepts.
+``tests.engines.moto`` is ``python -m moto.server`` with three of moto's departures from
+DynamoDB corrected (see that module): plain moto at times applies both of two concurrent
+conditional writes of one item, which the kit rightly reports as a race (BK-18, CC-3); it
+refuses updates of large items that DynamoDB accepts; and its memory and Scan time grow
+with every request it has served.
 
 Options (the kit passes ``--backend-option KEY=VALUE`` as string keyword arguments):
 ``endpoint_url`` (None: AWS itself), ``table`` (created if missing), ``region``,
@@ -462,15 +463,8 @@ class DynamoDbBackend:
     async def get(self, key: str) -> VersionedRecord:
         def get(client: Any) -> VersionedRecord:
             now = self._now()
-            projection = "#data, #version, #expires_at"
-            item = client.get_item(
-                TableName=self._table,
-                Key=self._key(key),
-                ConsistentRead=True,
-                ProjectionExpression=projection,
-                ExpressionAttributeNames=_names(projection),
-            ).get("Item")
-            if item is None or _expired(item, now):
+            item = self._live_item(client, key, "#data, #version, #expires_at", now)
+            if item is None:
                 raise NotFoundError(key)
             return VersionedRecord(bytes(item["data"]["B"]), int(item["version"]["N"]))
 
@@ -557,17 +551,21 @@ class DynamoDbBackend:
 
         return await self._run(put_if_version)
 
-    def _refuse(self, client: Any, key: str, expected_version: int, now: float) -> int:
-        """NotFound or a conflict for a version no item can hold, from one consistent read."""
-        projection = "#version, #expires_at"
-        item = client.get_item(
+    def _live_item(self, client: Any, key: str, projection: str, now: float) -> dict[str, Any] | None:
+        """The item at ``key`` from one strongly consistent read, or None if it is missing or expired at ``now``."""
+        item: dict[str, Any] | None = client.get_item(
             TableName=self._table,
             Key=self._key(key),
             ConsistentRead=True,
             ProjectionExpression=projection,
             ExpressionAttributeNames=_names(projection),
         ).get("Item")
-        if item is None or _expired(item, now):
+        return None if item is None or _expired(item, now) else item
+
+    def _refuse(self, client: Any, key: str, expected_version: int, now: float) -> int:
+        """NotFound or a conflict for a version no item can hold, from one consistent read."""
+        item = self._live_item(client, key, "#version, #expires_at", now)
+        if item is None:
             raise NotFoundError(key)
         raise VersionConflictError(key, expected_version, int(item["version"]["N"]))
 
