@@ -6,8 +6,9 @@ region in its environment (it never talks to AWS; nothing here ever reads real
 credentials), and returns once it answers HTTP. ``endpoint(server)`` is the URL that
 ``DynamoDbBackend`` and ``--backend-option endpoint_url=...`` take.
 
-The server is started through this module (``python -m tests.engines.moto -H ... -p ...``),
-which corrects three places where moto 5's DynamoDB differs from DynamoDB before serving:
+The server runs this module's ``serve`` (which takes the arguments of ``python -m
+moto.server``): before serving, it corrects three places where moto 5's DynamoDB differs
+from DynamoDB:
 
 * **Conditional writes are atomic per item.** DynamoDB evaluates a ``ConditionExpression``
   and applies the write as one step. moto's threaded server evaluates the condition in one
@@ -23,13 +24,15 @@ which corrects three places where moto 5's DynamoDB differs from DynamoDB before
   has exceeded the maximum allowed size" (the largest accepted replacement of a 300 kB
   value was 104,971 bytes). DynamoDB measures the resulting item. The fix leaves the value
   being replaced out of the sum; moto's own limit (405,000 bytes) is kept.
-* **A partition without items costs nothing.** moto keeps an empty entry for every
-  partition key ever written (a delete empties it, never removes it) or merely read (a
-  ``defaultdict``), and every Scan walks them all. A backend that gives each instance its
-  own namespace, as the kit needs, leaves thousands per run: over seven whole-kit runs
-  against one server its memory grew to 1.2 GB and a run went from 390 s to 870 s. The
-  fix drops a table's empty partitions after each request (under the lock above, so
-  nothing else runs meanwhile; an empty partition holds nothing, so no answer changes).
+* **Memory follows what the table holds, not every request ever served.** moto keeps
+  every DynamoDB ``Item`` object it ever made (``instances_tracked``, for its dashboard),
+  and every read makes copies; and it keeps an empty entry for every partition key ever
+  written (a delete empties it, never removes it) or merely read (a ``defaultdict``),
+  which every Scan then walks. Over seven whole-kit runs against one server its memory
+  grew to 1.2 GB and a run slowed from 390 s to 870 s. The fix stops the tracking of
+  DynamoDB models, and drops a table's empty partitions after each request (under the
+  lock above, so nothing else runs meanwhile; an empty partition holds nothing, so no
+  answer changes).
 
 Request lines are not logged (a whole-kit run makes about 100,000 requests); warnings are.
 
@@ -63,12 +66,17 @@ DUMMY_AWS = {
 }
 
 
+#: The server process's program: ``serve`` with the command line after ``-c``.
+SERVE = "import sys; from tests.engines.moto import serve; serve(sys.argv[1:])"
+
+
 def start() -> ServerProcess:
     """A fresh moto server on 127.0.0.1, ready to serve; ``stop()`` ends it and removes its directory."""
     port = free_port()
     workdir = private_directory("moto")
     pythonpath = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
-    argv = [sys.executable, "-m", "tests.engines.moto", "-H", "127.0.0.1", "-p", str(port)]
+    # Not ``-m tests.engines.moto``: the package imports this module first, and runpy would run it twice.
+    argv = [sys.executable, "-c", SERVE, "-H", "127.0.0.1", "-p", str(port)]
     env = {**DUMMY_AWS, "PYTHONPATH": pythonpath, "PYTHONDONTWRITEBYTECODE": "1"}
     return launch("moto", argv, port=port, workdir=workdir, ready=lambda: answers_http(port), timeout=60, env=env)
 
@@ -91,9 +99,10 @@ def answers_http(port: int) -> bool:
     return False
 
 
-def _serve(argv: list[str]) -> None:
-    """Run moto's server (``moto.server.main``) with the two corrections described above."""
+def serve(argv: list[str]) -> None:
+    """Run moto's server (``moto.server.main``) with the corrections described above."""
     import moto.server
+    from moto.core.model_instances import model_data
     from moto.dynamodb.exceptions import ItemSizeTooLarge
     from moto.dynamodb.models import dynamo_type, dynamodb_backends
     from moto.dynamodb.models.utilities import bytesize
@@ -132,6 +141,14 @@ def _serve(argv: list[str]) -> None:
             raise ItemSizeTooLarge
         dict.__setitem__(self, key, value)
 
+    class NotTracked(list[Any]):
+        """A model's ``instances_tracked`` that keeps nothing."""
+
+        def append(self, instance: Any) -> None:
+            pass
+
+    for model in list(model_data["dynamodb"].values()):
+        model.instances_tracked = NotTracked()  # type: ignore[attr-defined]
     dynamo_type.LimitedSizeDict.__setitem__ = set_measuring_the_result  # type: ignore[method-assign]
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
     moto.server.DomainDispatcherApplication = OneRequestAtATime  # type: ignore[attr-defined]
@@ -139,4 +156,4 @@ def _serve(argv: list[str]) -> None:
 
 
 if __name__ == "__main__":
-    _serve(sys.argv[1:])
+    serve(sys.argv[1:])
