@@ -22,6 +22,19 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from kit_runtime import run_once  # noqa: E402
 from tests.engines import ENGINES  # noqa: E402
+from tests.engines.process import ServerProcess  # noqa: E402
+
+
+def server_rss_mb(server: ServerProcess | None) -> str:
+    """The server's resident memory, to see whether it grows over repeated runs (Linux only)."""
+    if server is None:
+        return "-"
+    try:
+        status = Path(f"/proc/{server.process.pid}/status").read_text()
+    except OSError:
+        return "?"
+    kilobytes = next((int(line.split()[1]) for line in status.splitlines() if line.startswith("VmRSS:")), None)
+    return "?" if kilobytes is None else str(kilobytes // 1024)
 
 
 def main() -> None:
@@ -44,6 +57,8 @@ def main() -> None:
                     tests = len(verdict["tests"])
                     backend_calls.append(verdict["calls"].get("backend", 0))
                     store_calls.append(verdict["calls"].get("store", 0))
+                    print(f"{engine.name} run {len(times)}: {verdict['verdict']} in {elapsed:.1f} s, "
+                          f"server RSS {server_rss_mb(server)} MB", file=sys.stderr, flush=True)
         finally:
             if server is not None:
                 server.stop()
