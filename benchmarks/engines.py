@@ -21,7 +21,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from kit_runtime import run_once  # noqa: E402
-from tests.engines import ENGINES  # noqa: E402
+from tests.engines.registry import ENGINES  # noqa: E402
 from tests.engines.process import ServerProcess  # noqa: E402
 
 

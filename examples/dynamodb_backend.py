@@ -6,11 +6,12 @@ Run the kit against it, here against moto standing in for DynamoDB on loopback::
     python -m pytest --backend=examples.dynamodb_backend:DynamoDbBackend \\
         --backend-option endpoint_url=http://127.0.0.1:5000 --conformance-loop=all
 
-``tests.engines.moto`` is ``python -m moto.server`` with three of moto's departures from
-DynamoDB corrected (see that module): plain moto at times applies both of two concurrent
-conditional writes of one item, which the kit rightly reports as a race (BK-18, CC-3); it
-refuses updates of large items that DynamoDB accepts; and its memory and Scan time grow
-with every request it has served.
+``tests.engines.moto`` serves moto's application (what ``python -m moto.server`` serves) on
+kept-open connections, with three of moto's departures from DynamoDB corrected (see that
+module): plain moto at times applies both of two concurrent conditional writes of one
+item, which the kit rightly reports as a race (BK-18, CC-3); it refuses updates of large
+items that DynamoDB accepts; and its memory and Scan time grow with every request it has
+served.
 
 Options (the kit passes ``--backend-option KEY=VALUE`` as string keyword arguments):
 ``endpoint_url`` (None: AWS itself), ``table`` (created if missing), ``region``,

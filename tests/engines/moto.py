@@ -41,8 +41,7 @@ idle machine costs 1.7 to 1.9 ms instead of 2.5 to 2.6 ms.
 
 Request lines are not logged (a whole-kit run makes about 60,000 requests); errors are.
 
-Run a server by hand for the kit with ``PYTHONPATH=. python -c "$(python -c 'import
-tests.engines.moto as m; print(m.SERVE)')" -p 5000``, or ``serve(["-p", "5000"])``.
+Run a server by hand for the kit with ``PYTHONPATH=. python -m tests.engines.moto -p 5000``.
 """
 
 from __future__ import annotations
@@ -75,17 +74,12 @@ DUMMY_AWS = {
 }
 
 
-#: The server process's program: ``serve`` with the command line after ``-c``.
-SERVE = "import sys; from tests.engines.moto import serve; serve(sys.argv[1:])"
-
-
 def start() -> ServerProcess:
     """A fresh moto server on 127.0.0.1, ready to serve; ``stop()`` ends it and removes its directory."""
     port = free_port()
     workdir = private_directory("moto")
     pythonpath = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
-    # Not ``-m tests.engines.moto``: the package imports this module first, and runpy would run it twice.
-    argv = [sys.executable, "-c", SERVE, "-H", "127.0.0.1", "-p", str(port)]
+    argv = [sys.executable, "-m", "tests.engines.moto", "-H", "127.0.0.1", "-p", str(port)]
     env = {**DUMMY_AWS, "PYTHONPATH": pythonpath, "PYTHONDONTWRITEBYTECODE": "1"}
     return launch("moto", argv, port=port, workdir=workdir, ready=lambda: answers_http(port), timeout=60, env=env)
 
