@@ -21,8 +21,9 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from kit_runtime import run_once  # noqa: E402
-from tests.engines.registry import ENGINES  # noqa: E402
+
 from tests.engines.process import ServerProcess  # noqa: E402
+from tests.engines.registry import ENGINES  # noqa: E402
 
 
 def server_rss_mb(server: ServerProcess | None) -> str:

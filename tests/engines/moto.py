@@ -177,7 +177,10 @@ def serve(argv: list[str]) -> None:
     from moto.dynamodb.exceptions import ItemSizeTooLarge
     from moto.dynamodb.models import dynamo_type, dynamodb_backends
     from moto.dynamodb.models.utilities import bytesize
-    from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
+    from moto.moto_server.werkzeug_app import (
+        DomainDispatcherApplication,
+        create_backend_app,
+    )
 
     class OneRequestAtATime(DomainDispatcherApplication):
         """moto's dispatcher, serving one request at a time: each request's writes are atomic."""
