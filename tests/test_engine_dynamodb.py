@@ -6,6 +6,8 @@ attribute, teardown, the engine's item size, driver errors.
 
 from __future__ import annotations
 
+import http.client
+import json
 import math
 import uuid
 from collections.abc import Iterator
@@ -274,3 +276,23 @@ def test_driver_failures_are_backend_errors_with_the_cause_chained(dynamodb_endp
     anyio.run(scenario)
     with pytest.raises(ValueError, match="namespace"):
         DynamoDbBackend(dynamodb_endpoint, namespace="a\x00b")
+
+
+# --- the emulator itself ------------------------------------------------------------------------
+
+
+def test_emulator_keeps_connections_open_and_answers_on_each(dynamodb_endpoint: str) -> None:
+    """tests/engines/moto.py serves HTTP/1.1 on kept-open connections (werkzeug's server closed each one)."""
+    port = int(dynamodb_endpoint.rsplit(":", 1)[1])
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    headers = {"X-Amz-Target": "DynamoDB_20120810.ListTables", "Content-Type": "application/x-amz-json-1.0",
+               "Authorization": "AWS4-HMAC-SHA256 Credential=local/20260101/us-east-1/dynamodb/aws4_request, "
+                                "SignedHeaders=host, Signature=0"}
+    try:
+        for _ in range(3):
+            connection.request("POST", "/", body=b"{}", headers=headers)
+            response = connection.getresponse()
+            assert response.status == 200 and "TableNames" in json.loads(response.read())
+            assert not response.will_close, response.getheaders()
+    finally:
+        connection.close()
