@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import itertools
+import random
 import sys
 import threading
 from collections.abc import Iterator, Sequence
@@ -265,6 +266,25 @@ def test_every_schedule_stops_at_limit(limit: int) -> None:
     results = [result for _, result in every_schedule(run, limit=limit)]
     assert calls == limit
     assert results == list(itertools.islice(itertools.product(range(2), repeat=12), limit))
+
+
+def test_every_schedule_walks_a_fixed_tree_past_the_unsteered_bound() -> None:
+    """The bound for targets it cannot steer must not cut a walk whose tree stays fixed (here 2**7 schedules)."""
+    results = [result for _, result in every_schedule(lambda schedule: tuple(schedule.pick(2) for _ in range(7)), unsteered_limit=10)]
+    assert results == list(itertools.product(range(2), repeat=7))
+
+
+def test_every_schedule_stops_at_the_unsteered_bound_once_the_tree_changes_under_it() -> None:
+    """Where timing decides how many clients are ready, replays meet other decisions: the walk becomes a bounded sample."""
+    timing = random.Random(7)
+    calls = 0
+
+    def run(schedule: Schedule) -> int:
+        nonlocal calls
+        calls += 1
+        return sum(schedule.pick(timing.choice([1, 2, 3])) for _ in range(6))
+
+    assert len(list(every_schedule(run, limit=500, unsteered_limit=20))) == calls == 20
 
 
 # ------------------------------------------------------------------ the steered queue, on its own

@@ -207,19 +207,36 @@ def short_switch_interval(seconds: float = 1e-6) -> Iterator[None]:
         sys.setswitchinterval(before)
 
 
-def every_schedule(run: Callable[[Schedule], T], limit: int = 500) -> Iterator[tuple[Schedule, T]]:
+#: Runs of a tiny program on a target whose decisions the schedule does not fix (see ``every_schedule``).
+UNSTEERED_RUNS = 50
+
+
+def every_schedule(run: Callable[[Schedule], T], limit: int = 500,
+                   unsteered_limit: int = UNSTEERED_RUNS) -> Iterator[tuple[Schedule, T]]:
     """Run ``run(schedule)`` under every schedule of a tiny program, depth first; yield each with its result.
 
-    ``run`` must be deterministic given the schedule (an in-process backend on the steered
-    asyncio queue is). Stops after ``limit`` schedules, so a program too big to walk is
-    sampled rather than hanging the suite.
+    The walk needs ``run`` to be deterministic given the schedule (an in-process backend on
+    the steered asyncio queue is). Stops after ``limit`` schedules, so a program too big to
+    walk is sampled rather than hanging the suite.
+
+    On worker threads or a server, the replies' timing decides how many clients are ready at
+    each decision, so a branch's replay can meet other decisions than the run it branched
+    from: the tree changes under the walk, which then never closes. Once a replay shows that,
+    the walk is a sample of releases like any other repeat, and stops after
+    ``unsteered_limit`` runs in all (it ran to ``limit`` before: 500 releases of each tiny
+    race, a third to a half of a whole-kit run's calls on such backends).
     """
     prefix: list[int] = []
-    for _ in range(limit):
+    expected: list[int] = []  # the decisions' widths, up to the branch, in the run the prefix branched from
+    steered = True
+    for runs in range(1, limit + 1):
         schedule = Schedule(prefix)
         result = run(schedule)
         yield schedule, result
         widths = schedule.widths
+        steered = steered and widths[: len(expected)] == expected
+        if not steered and runs >= unsteered_limit:
+            return
         taken = list(prefix) + [0] * (len(widths) - len(prefix))
         # The deepest decision with an untried alternative is the next branch.
         depth = len(widths) - 1
@@ -228,3 +245,4 @@ def every_schedule(run: Callable[[Schedule], T], limit: int = 500) -> Iterator[t
         if depth < 0:
             return
         prefix = taken[:depth] + [taken[depth] + 1]
+        expected = widths[: depth + 1]
