@@ -23,6 +23,16 @@ def _kit_subprocesses_import_the_gallery(monkeypatch: pytest.MonkeyPatch) -> Ite
     yield
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Whole-kit runs (``slow``) first, in collection order, then the rest.
+
+    Why: xdist hands each worker a queue in collection order, so a five-minute run collected
+    late starts late and the other worker idles at the end; started first, the long runs
+    overlap the hundreds of short tests. The order is the same on every worker, as xdist requires.
+    """
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
+
+
 def run_kit(pytester: pytest.Pytester, *args: str, timeout: float = 300) -> tuple[pytest.RunResult, dict[str, Any] | None]:
     """Run ``pytest <args>`` in a fresh process in pytester's empty folder; return the result and the JSON verdict."""
     report = Path(pytester.path) / "conformance-report.json"

@@ -68,6 +68,7 @@ def record(expires: str | None, payload: str = "p") -> bytes:
 # --- the kit, as a user runs it -----------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_dynamodb_example_backend_passes_the_whole_kit(pytester: pytest.Pytester, dynamodb_endpoint: str) -> None:
     """On asyncio only here: moto spends milliseconds of Python on each request and a run makes
     about 62,000 backend calls, so one loop takes 6 to 8 minutes; the backend's worker-thread

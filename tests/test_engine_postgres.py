@@ -56,6 +56,7 @@ def _rows(dsn: str, namespace: str) -> list[tuple[bytes, int]]:
 # ------------------------------------------------------------------ the kit's verdicts
 
 
+@pytest.mark.slow
 def test_postgres_example_backend_passes_the_whole_kit(pytester: pytest.Pytester, postgres_dsn: str) -> None:
     """asyncio only: the backend declares loops={"asyncio"} (psycopg's async API is asyncio's)."""
     assert_passes_whole_kit(

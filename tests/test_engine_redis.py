@@ -45,6 +45,7 @@ def redis_url(redis_server: ServerProcess) -> str:
     return redis_engine.url(redis_server)
 
 
+@pytest.mark.slow
 def test_redis_example_backend_passes_the_whole_kit(pytester: pytest.Pytester, redis_url: str) -> None:
     assert_passes_whole_kit(
         pytester, "--backend=examples.redis_backend:RedisBackend", f"--backend-option=url={redis_url}", loops=["asyncio"]

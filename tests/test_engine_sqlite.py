@@ -12,6 +12,7 @@ from tests.backends import broken_sqlite
 from tests.conftest import assert_fails_for_clause, assert_passes_whole_kit
 
 
+@pytest.mark.slow
 def test_sqlite_example_backend_passes_the_whole_kit_on_both_loops(pytester: pytest.Pytester) -> None:
     assert_passes_whole_kit(pytester, "--backend=examples.sqlite_backend:SqliteBackend", loops=["asyncio", "trio"])
 

@@ -33,6 +33,7 @@ ONE_LOOP = {
 GALLERY_CORRECT = [(flag, spec) for flag, spec in CORRECT_TARGETS if spec != "reference_backend:InMemoryBackend"]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("flag", "spec"), GALLERY_CORRECT, ids=[spec.rsplit(":", 1)[1] for _, spec in GALLERY_CORRECT])
 def test_correct_targets_pass_the_whole_kit(pytester: pytest.Pytester, flag: str, spec: str) -> None:
     assert_passes_whole_kit(pytester, f"{flag}={spec}", loops=[ONE_LOOP[spec]] if spec in ONE_LOOP else ["asyncio", "trio"])

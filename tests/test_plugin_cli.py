@@ -11,6 +11,7 @@ from tests.conftest import run_kit, usage_error_line
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 
+@pytest.mark.slow
 def test_reference_backend_passes_from_an_empty_folder(pytester: pytest.Pytester) -> None:
     """README's first command, on both loops: the gallery's correct run of the reference backend is this one."""
     result, verdict = run_kit(pytester, "--backend=reference_backend:InMemoryBackend", "--conformance-loop=all")
