@@ -452,6 +452,24 @@ class DynamoDbBackend:
                 return
             request["ExclusiveStartKey"] = last
 
+    def _namespace_keys(self, client: Any, condition: str = "", values: dict[str, Any] | None = None) -> Iterator[Item]:
+        """The key of every item in this namespace (that meets ``condition``, if given), by a consistent Scan.
+
+        A Scan because the namespace spans partitions; cleanup and teardown are its only users.
+        """
+        scan_filter = f"#ns = :ns AND {condition}" if condition else "#ns = :ns"
+        projection = "#pk, #sk"
+        for item in self._pages(
+            client.scan,
+            TableName=self._table,
+            FilterExpression=scan_filter,
+            ProjectionExpression=projection,
+            ExpressionAttributeNames=_names(scan_filter, projection),
+            ExpressionAttributeValues={**(values or {}), ":ns": {"S": self._namespace}},
+            ConsistentRead=True,
+        ):
+            yield {"pk": item["pk"], "sk": item["sk"]}
+
     @staticmethod
     def _checked_size(data: bytes) -> bytes:
         data = bytes(data)  # a private copy: the caller may reuse its buffer
@@ -627,21 +645,12 @@ class DynamoDbBackend:
         def sweep(client: Any) -> int:
             now = {":now": {"N": _number(self._now())}}
             expired = "#expires_at < :now"
-            scan_filter, projection = f"#ns = :ns AND {expired}", "#pk, #sk"
             removed = 0
-            for item in self._pages(
-                client.scan,
-                TableName=self._table,
-                FilterExpression=scan_filter,
-                ProjectionExpression=projection,
-                ExpressionAttributeNames=_names(scan_filter, projection),
-                ExpressionAttributeValues={**now, ":ns": {"S": self._namespace}},
-                ConsistentRead=True,
-            ):
+            for key in self._namespace_keys(client, expired, now):
                 try:  # decide and delete in one step: a record rewritten since the scan survives (BK-16)
                     client.delete_item(
                         TableName=self._table,
-                        Key={"pk": item["pk"], "sk": item["sk"]},
+                        Key=key,
                         ConditionExpression=expired,
                         ExpressionAttributeNames=_names(expired),
                         ExpressionAttributeValues=now,
@@ -672,19 +681,7 @@ class DynamoDbBackend:
 
     def _drop_namespace(self, client: Any) -> None:
         """Delete every item of this instance's namespace, 25 to a batch."""
-        scan_filter, projection = "#ns = :ns", "#pk, #sk"
-        keys = [
-            {"pk": item["pk"], "sk": item["sk"]}
-            for item in self._pages(
-                client.scan,
-                TableName=self._table,
-                FilterExpression=scan_filter,
-                ProjectionExpression=projection,
-                ExpressionAttributeNames=_names(scan_filter, projection),
-                ExpressionAttributeValues={":ns": {"S": self._namespace}},
-                ConsistentRead=True,
-            )
-        ]
+        keys = list(self._namespace_keys(client))
         for start in range(0, len(keys), 25):
             requests = {self._table: [{"DeleteRequest": {"Key": key}} for key in keys[start : start + 25]]}
             for _ in range(PUT_ATTEMPTS):  # deletes are idempotent: re-sending the unprocessed ones is safe
