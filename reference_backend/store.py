@@ -98,6 +98,11 @@ def _sort_key(record: TaskRecord) -> tuple[int, str]:
     return (-_millis(record.created_at), record.task_id)
 
 
+#: How long a pending record stays live at least, whatever the task's TTL: the time a create
+#: needs between its pending write and its confirmation, with a wide margin.
+PENDING_GRACE_MS = 60_000
+
+
 class GenericTaskStore:
     """A TaskStore over any StorageBackend. Give the store and its backend the same clock."""
 
@@ -139,8 +144,12 @@ class GenericTaskStore:
             expires_at=None if ttl_ms is None else (created + ttl_ms) / 1000,
         )
         key = task_key(owner_id, record.task_id)
+        # The pending record outlives a tiny TTL: a backend that hides expired records must still
+        # hold it when the confirmation lands (a 1 ms task is created, then expires).
+        pending = record if record.expires_at is None else replace(
+            record, expires_at=max(record.expires_at, min(created + PENDING_GRACE_MS, LATEST_TIMESTAMP_MS) / 1000))
         try:
-            version = await self._call(self.backend.put, key, self._encode(record, pending=True)[0])
+            version = await self._call(self.backend.put, key, self._encode(pending, pending=True)[0])
             if not isinstance(version, int) or isinstance(version, bool):
                 raise TaskStoreError(f"backend put returned {type(version).__name__}, not a version")
         except TaskError:
@@ -422,7 +431,7 @@ class GenericTaskStore:
         """The owner's live records (pending ones flagged), owner and id re-checked on each (TS-7, TS-16)."""
         prefix = owner_prefix(owner_id)
         listed = await self._call(self.backend.list_by_prefix, prefix)
-        if not isinstance(listed, list) or not all(isinstance(i, tuple) and len(i) == 2 for i in listed):
+        if not isinstance(listed, (list, tuple)) or not all(isinstance(i, tuple) and len(i) == 2 for i in listed):
             raise TaskStoreError(f"backend list_by_prefix returned {type(listed).__name__}, not a list of pairs")
         found: list[tuple[TaskRecord, bool]] = []
         for key, stored in listed:

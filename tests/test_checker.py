@@ -199,7 +199,8 @@ def test_smallest_failing_partition_is_reported() -> None:
 
 
 def test_initial_state_is_respected() -> None:
-    initial = MODEL.expect(MODEL.initial(), Put("k", b"old")).after
+    put = MODEL.expect(MODEL.initial(), Put("k", b"old"))
+    initial = put.then(Returned(1))
     history = History([E(1, Get("k"), 1, 2, R(b"old", 1)), E(2, Put("k", b"new"), 3, 4, Returned(2))])
     assert check(history, MODEL, initial=initial).ok
     assert check(history, MODEL, initial=initial, fast=False).ok
@@ -477,9 +478,10 @@ def run_plans(plans: list[Plan]) -> History:
         else:
             op = ListByPrefix("")
         expectation = MODEL.expect(state, op)
+        outcome = expectation.example()
         if not p.unknown or p.happens:
-            state = expectation.after
-        results[i] = (op, UNKNOWN if p.unknown else expectation.allowed[0])
+            state = expectation.then(outcome)
+        results[i] = (op, UNKNOWN if p.unknown else outcome)
     events = sorted([(p.call, 0, i) for i, p in enumerate(plans)] + [(p.ret, 1, i) for i, p in enumerate(plans) if not p.unknown])
     rank = {(kind, i): n for n, (_, kind, i) in enumerate(events)}
     return History(
@@ -550,7 +552,7 @@ def brute_force(history: History) -> bool:
                     expectation = MODEL.expect(state, entry.op)
                     if not entry.unknown and not expectation.admits(entry.outcome):
                         break
-                    state = expectation.after
+                    state = expectation.then(entry.outcome)
                 else:
                     return True
     return False
@@ -574,7 +576,7 @@ def reference_search(history: History) -> bool:
             entry = entries[i]
             if entry.call < horizon:
                 expectation = MODEL.expect(state, entry.op)
-                if (entry.unknown or expectation.admits(entry.outcome)) and search(done | {i}, expectation.after):
+                if (entry.unknown or expectation.admits(entry.outcome)) and search(done | {i}, expectation.then(entry.outcome)):
                     return True
         failed.add((done, state))
         return False
@@ -641,11 +643,13 @@ def test_one_key_model_agrees_with_kv_model(mode: ExpiredRecords, program: list[
         op = {"get": Get("k"), "put": Put("k", data), "cas": PutIfVersion("k", data, version), "delete": Delete("k")}[kind]
         expectation = model.expect(state, op)
         admits, after = one.transition(fast, op)
-        assert all(admits(o) for o in expectation.allowed)
-        for other in (Returned(None), Returned(version), Returned(True), NOT_FOUND, R(data, version)):
+        example = expectation.example()
+        assert admits(example)
+        for other in (Returned(None), Returned(version), Returned(version + 3), Returned(True), NOT_FOUND, R(data, version)):
             assert admits(other) == expectation.admits(other), (op, other)
-        assert one.state_of(after) == expectation.after
-        state, fast = expectation.after, after
+        fast_after = after(example) if callable(after) else after
+        assert one.state_of(fast_after) == expectation.then(example)
+        state, fast = expectation.then(example), fast_after
 
 
 # ---------------------------------------------------------------- recorder from concurrent code

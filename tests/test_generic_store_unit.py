@@ -1229,7 +1229,7 @@ class Differential:
             + "\n  ".join(self.history)
             + f"\n  the model expected {expectation.describe()}"
         )
-        self.state = expectation.after
+        self.state = expectation.then(outcome)
 
     async def perform(self, op: TaskOperation, call: Callable[[], Awaitable[Any]]) -> Any:
         self.state = self.state.at(self.clock())
@@ -1357,7 +1357,7 @@ def test_model_checks_assigned_ids() -> None:
     expectation = model.expect(state, Create("alice", "m", None, first))
     assert expectation.clause == "TS-4" and first in expectation.after.issued
     state = expectation.after.without(first)  # cleaned up: the id stays issued
-    for bad in (first, None, "not-hex", first.upper()):
+    for bad in (first, None, ""):  # reused, not a string, empty (any other fresh string is an id: MCP asks only uniqueness)
         expectation = model.expect(state, Create("alice", "m", None, bad))
         (allowed,) = expectation.allowed
         assert not expectation.admits(observe(Create("alice", "m", None, bad), None, TaskStoreError("x")))

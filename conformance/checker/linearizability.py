@@ -129,7 +129,8 @@ class _Outcome:
     explored: int
 
 
-#: ``transition(state, op) -> (admits, after)``: whether an outcome fits, and the state the call leaves.
+#: ``transition(state, op) -> (admits, after)``: whether an outcome fits, and the state the call leaves
+#: (or, where that depends on the outcome, a function from the outcome to the state).
 Transition = Callable[[Any, Any], tuple[Callable[[Any], bool], Any]]
 
 
@@ -139,6 +140,10 @@ def _transition_of(model: Any) -> Transition:
         return expectation.admits, expectation.after
 
     return transition
+
+
+def _floor(version: Any) -> int:
+    return version.floor if type(version) is kv.Unknown else version
 
 
 class _Unread:
@@ -232,22 +237,45 @@ class _OneKey:
             return ("put", stored.name)
         return ("cas", op.expected_version, stored.name)
 
+    def _written(self, state: Any, data: bytes, floor: int) -> Callable[[Any], Any]:
+        """The state a write leaves, by the version it was handed (unknown: only above ``floor``)."""
+        stored = self._stored(data)
+
+        def successor(outcome: Any) -> Any:
+            if type(outcome) is kv.Raised:
+                return state
+            return (stored, outcome.value if type(outcome) is kv.Returned else kv.Unknown(floor))
+
+        return successor
+
     def transition(self, state: Any, op: Any) -> tuple[Callable[[Any], bool], Any]:
+        """KVModel.expect on one key, with the record as a tuple (tests/test_checker.py compares the two)."""
         record = self._visible(state)
         kind = type(op)
         if kind is kv.Get:
             if record is None:
                 return self._not_found, state
+            if type(record[1]) is kv.Unknown:
+                return kv.RecordsLike(((self.key, record[0], record[1]),), single=True).matches, state
             return (kv.Returned(VersionedRecord(record[0], record[1])),).__contains__, state
         if kind is kv.Put:
-            version = 1 if record is None else record[1] + 1
-            return (kv.Returned(version),).__contains__, (self._stored(op.data), version)
+            floor = 0 if record is None else _floor(record[1])
+            return kv.NewVersion(floor).matches, self._written(state, op.data, floor)
         if kind is kv.PutIfVersion:
+            expected = op.expected_version
             if record is None:
-                return self._not_found, state
-            if record[1] != op.expected_version:
-                return (kv.Raised("VersionConflictError", self.key, op.expected_version, record[1]),).__contains__, state
-            return (kv.Returned(record[1] + 1),).__contains__, (self._stored(op.data), record[1] + 1)
+                if expected >= 1:
+                    return self._not_found, state
+                created = kv.NewVersion(0).matches
+                return (lambda o: self._not_found(o) or created(o)), self._written(state, op.data, 0)
+            version = record[1]
+            if type(version) is kv.Unknown:
+                conflict = kv.ConflictAt(self.key, expected, version.floor).matches
+                won = kv.NewVersion(expected).matches if version.admits(expected) else (lambda o: False)
+                return (lambda o: conflict(o) or won(o)), self._written(state, op.data, max(expected, version.floor))
+            if version != expected:
+                return (kv.Raised("VersionConflictError", self.key, expected, version),).__contains__, state
+            return kv.NewVersion(version).matches, self._written(state, op.data, version)
         if kind is kv.Delete:
             return (self._absent if record is None else self._deleted), None
         raise TypeError(f"not a single-key KV operation: {op!r}")
@@ -347,9 +375,20 @@ def _search(
 
     states: list[Any] = [initial]
     interned: dict[Any, int] = {initial: 0}
-    expectations: dict[int, tuple[Callable[[Any], bool], int]] = {}  # sid * n_ops + op id -> (admits, after sid)
+    # sid * n_ops + op id -> (admits, after sid, or the successor when the state depends on the outcome)
+    expectations: dict[int, tuple[Callable[[Any], bool], int, Callable[[Any], Any] | None]] = {}
     rows: list[dict[int, int]] = [{}]  # per state: call node -> next state, or -1 if the call does not fit there
     seen: list[set[int]] = [set()]  # per state: the sets of calls taken (bitsets) already explored with it
+
+    def intern(after: Any) -> int:
+        after_sid = interned.get(after, -1)
+        if after_sid < 0:
+            after_sid = len(states)
+            states.append(after)
+            interned[after] = after_sid
+            rows.append({})
+            seen.append(set())
+        return after_sid
 
     def step(sid: int, node: int) -> int:
         i = ent[node]
@@ -358,24 +397,22 @@ def _search(
         if known is None:
             state = states[sid]
             admits, after = transition(state, ops[entry_op[i]])
-            if after is state:
-                after_sid = sid
+            if callable(after):  # the state depends on the outcome (the version a write was handed)
+                known = expectations[key] = (admits, -1, after)
             else:
-                after_sid = interned.get(after, -1)
-                if after_sid < 0:
-                    after_sid = len(states)
-                    states.append(after)
-                    interned[after] = after_sid
-                    rows.append({})
-                    seen.append(set())
-            known = expectations[key] = (admits, after_sid)
-        admits, after_sid = known
+                known = expectations[key] = (admits, sid if after is state else intern(after), None)
+        admits, after_sid, successor = known
         outcome = outcomes[i]
+        if outcome is not UNKNOWN and not admits(outcome):
+            return -1
+        if successor is not None:
+            after = successor(outcome)
+            after_sid = sid if after is states[sid] else intern(after)
         if outcome is UNKNOWN:
             # Taking an unknown call that changes nothing only adds to the set of calls taken:
             # never taking it reaches everything that would (it is never required), so skip it.
             return after_sid if after_sid != sid else -1
-        return after_sid if admits(outcome) else -1
+        return after_sid
 
     calls: list[int] = []  # call nodes lifted, in order
     sids: list[int] = []  # the state before each
@@ -549,7 +586,7 @@ def _explain_violation(
     placed = [entries[i] for i in order]
     states = [initial]
     for entry in placed:
-        states.append(model.expect(states[-1], entry.op).after)
+        states.append(model.expect(states[-1], entry.op).then(entry.outcome))
     lo = max((n + 1 for n, e in enumerate(placed) if e.ret < blocked.call), default=0)
     hi = min((n for n, e in enumerate(placed) if e.call > blocked.ret), default=len(placed))
     wanted: dict[str, None] = {}

@@ -41,8 +41,8 @@ def check_backend_result(method: str, call: str, result: object) -> None:
         if not is_int(result) or result < 0:
             raise ContractViolation("BK-2", f"{call} returned {result!r}; cleanup returns a count, an int >= 0")
     elif method == "list_by_prefix":
-        if not isinstance(result, list):
-            raise ContractViolation("BK-2", f"{call} returned {type(result).__name__}; list_by_prefix returns a list")
+        if not isinstance(result, (list, tuple)):
+            raise ContractViolation("BK-2", f"{call} returned {type(result).__name__}; list_by_prefix returns a list (or tuple) of pairs")
         for item in result:
             if not (isinstance(item, tuple) and len(item) == 2 and isinstance(item[0], str)):
                 raise ContractViolation("BK-2", f"{call} returned an item {item!r}; items are (key, VersionedRecord) tuples")
@@ -61,7 +61,13 @@ def check_backend_error(call: str, error: BaseException) -> None:
         raise ContractViolation("BK-3", f"{call} raised VersionConflictError without int .expected and .actual")
 
 
-BACKEND_RULES = AnswerRules(BACKEND_METHODS, check_backend_result, check_backend_error, "BK-19", "backend")
+def normalise_backend_result(method: str, result: object) -> object:
+    """A listing as a list: the task store only iterates it, so a tuple is as good (BK-2)."""
+    return list(result) if method == "list_by_prefix" and isinstance(result, tuple) else result
+
+
+BACKEND_RULES = AnswerRules(BACKEND_METHODS, check_backend_result, check_backend_error, "BK-19", "backend",
+                            normalise_backend_result)
 
 
 # ------------------------------------------------------------------ TaskStore

@@ -35,6 +35,8 @@ class AnswerRules:
     timeout_clause: str
     #: The contract's name in call counts ("backend", "store").
     contract: str
+    #: The answer as the kit compares it, once checked (a tuple listing becomes a list).
+    normalise: Callable[[str, object], object] = lambda _method, result: result
 
 
 class CallCounter:
@@ -92,7 +94,7 @@ class Checked:
             self.rules.check_error(call, error)
             raise
         self.rules.check_result(method, call, result)
-        return result
+        return self.rules.normalise(method, result)
 
     def __getattr__(self, method: str) -> Callable[..., Awaitable[Any]]:
         if method not in self.rules.methods:
@@ -117,6 +119,7 @@ class Blocking:
                 describe_call(method, args, kwargs),
                 partial(self.checked.invoke, method, *args, **kwargs),
                 timeout=self.checked.timeout + 1,
+                clause=self.checked.rules.timeout_clause,
             )
 
         return call

@@ -34,6 +34,24 @@ def state_of(store: SyncStore, task_id: str, owner: str = OWNER) -> tuple[TaskRe
     return task, result
 
 
+def stored_result(store: SyncStore, task_id: str, owner: str = OWNER, clause: str = "TS-13") -> Any:
+    """The result a task holds, as ``get`` shows it.
+
+    ``get_result`` of a task that is not terminal may answer the staged result or NotReadyError
+    (TS-13: the protocol layer asks only once a task is terminal), so a live task's result is
+    read through ``get``, which every store answers alike.
+    """
+    task = store.get(task_id, owner)
+    require(clause, task.has_result, f"task {task_id} holds no result after one was set")
+    return task.result
+
+
+def live_status_other_than(store: SyncStore, task_id: str, owner: str = OWNER) -> TaskStatus:
+    """A status a live task may move to that differs from its own: a real transition every store accepts (TS-8)."""
+    current = store.get(task_id, owner).status
+    return TaskStatus.INPUT_REQUIRED if current is TaskStatus.WORKING else TaskStatus.WORKING
+
+
 def unchanged(clause: str, store: SyncStore, task_id: str, before: tuple[TaskRecord, Any], what: str, owner: str = OWNER) -> None:
     after = state_of(store, task_id, owner)
     require(clause, after == before, f"{what} was refused, yet the task changed: {before[0]!r} became {after[0]!r}")

@@ -53,7 +53,7 @@ class LoopRunner:
         self.timeout = timeout
         self._portal: BlockingPortal | None = None
         self._asyncio_loop: asyncio.AbstractEventLoop | None = None
-        self._blocked = False
+        self._blocked = ""  # the clause of the call that left the loop blocked, once one has
         handoff: queue.Queue[BlockingPortal | BaseException] = queue.Queue()
         self._thread = threading.Thread(target=self._serve, args=(handoff,), name=f"conformance-{loop}", daemon=True)
         self._thread.start()
@@ -75,10 +75,12 @@ class LoopRunner:
         except BaseException as exc:  # reported to the starter if the loop never came up
             handoff.put(exc)
 
-    def call(self, describe: str, fn: Callable[..., Awaitable[T]], *args: Any, timeout: float | None = None) -> T:
-        """Run ``fn(*args)`` on the loop; ``describe`` names the call in a timeout report."""
+    def call(self, describe: str, fn: Callable[..., Awaitable[T]], *args: Any, timeout: float | None = None,
+             clause: str = "BK-19") -> T:
+        """Run ``fn(*args)`` on the loop; ``describe`` names the call in a timeout report, under ``clause``
+        (the timeout clause of the contract called: BK-19 for a backend, TS-23 for a task store)."""
         if self._blocked or self._portal is None:
-            raise ContractViolation("BK-19", f"{describe} not attempted: an earlier call left the event loop blocked")
+            raise ContractViolation(self._blocked or clause, f"{describe} not attempted: an earlier call left the event loop blocked")
         limit = self.timeout if timeout is None else timeout
 
         async def bounded() -> T:
@@ -95,16 +97,16 @@ class LoopRunner:
             return future.result(timeout=limit + _BLOCKED_GRACE)
         except TimeoutError as exc:
             if not future.done():
-                self._blocked = True
+                self._blocked = clause
                 message = (
                     f"{describe} blocked the event loop for over {limit + _BLOCKED_GRACE:.0f} s "
                     "(a synchronous wait inside a coroutine?)"
                 )
                 LEDGER.record(message)
-                raise ContractViolation("BK-19", message) from None
+                raise ContractViolation(clause, message) from None
             message = f"{describe} did not complete within {limit:g} s (--conformance-timeout)"
             LEDGER.record(message)
-            raise ContractViolation("BK-19", message) from exc
+            raise ContractViolation(clause, message) from exc
 
     def teardown(self, closers: list[Callable[[], Awaitable[None]]]) -> list[str]:
         """Run each teardown on the loop; return problems instead of raising, so teardown never masks a verdict."""

@@ -10,9 +10,10 @@ from conformance.spec import ContractViolation
 
 class _Expectation(Protocol):
     clause: str
-    after: Any
 
     def admits(self, outcome: Any) -> bool: ...
+
+    def then(self, outcome: Any) -> Any: ...
 
     def describe(self) -> str: ...
 
@@ -35,4 +36,4 @@ def judge(model: Model, state: Any, op: Any, outcome: Any, refine: Refine | None
     if not expectation.admits(outcome):
         clause = refine(op, expectation, outcome) if refine is not None else expectation.clause
         raise ContractViolation(clause, f"{op.describe()} {outcome.describe()}; the contract requires it {expectation.describe()}")
-    return expectation.after
+    return expectation.then(outcome)

@@ -9,13 +9,13 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Union
+from typing import Any, Union
 
 from conformance.contract.backend import VersionedRecord
 from conformance.contract.capabilities import ExpiredRecords
 from conformance.contract.errors import NotFoundError, VersionConflictError
 from conformance.contract.record import expires_at
-from conformance.models.expectation import Expectation
+from conformance.models.expectation import Expectation, Successor
 from conformance.models.operation import Operation, show
 
 
@@ -96,6 +96,105 @@ class Raised:
 Outcome = Union[Returned, Raised]
 
 
+@dataclass(frozen=True)
+class Unknown:
+    """The version of a write whose outcome the kit never saw (CC-7): some version above ``floor``."""
+
+    floor: int
+
+    def admits(self, version: object) -> bool:
+        return _is_version(version) and version > self.floor  # type: ignore[operator]
+
+    def __str__(self) -> str:
+        return f"?>{self.floor}"
+
+
+#: What a state knows of a record's version: the one its write was handed, or only a bound.
+Version = Union[int, Unknown]
+
+
+def _is_version(value: object) -> bool:
+    return type(value) is int and value >= 1
+
+
+def _version_fits(known: Version, observed: int) -> bool:
+    return known.admits(observed) if isinstance(known, Unknown) else known == observed
+
+
+@dataclass(frozen=True)
+class NewVersion:
+    """A successful write handed any version above ``floor`` (BK-5, BK-6: versions only rise; how far is free)."""
+
+    floor: int
+
+    def matches(self, outcome: object) -> bool:
+        return isinstance(outcome, Returned) and _is_version(outcome.value) and outcome.value > self.floor  # type: ignore[operator]
+
+    def example(self) -> Returned:
+        return Returned(self.floor + 1)
+
+    def describe(self) -> str:
+        return f"returned a version above {self.floor}" if self.floor else "returned a version of at least 1"
+
+
+@dataclass(frozen=True)
+class ConflictAt:
+    """A VersionConflictError whose ``.actual`` is the unknown current version (above ``floor``)."""
+
+    key: str
+    expected: int
+    floor: int
+
+    def matches(self, outcome: object) -> bool:
+        return (isinstance(outcome, Raised) and outcome.error == "VersionConflictError" and outcome.key == self.key
+                and outcome.expected == self.expected and outcome.actual is not None and outcome.actual > self.floor
+                and outcome.actual != self.expected)
+
+    def example(self) -> Raised:
+        actual = self.floor + 1 if self.floor + 1 != self.expected else self.floor + 2
+        return Raised("VersionConflictError", self.key, self.expected, actual)
+
+    def describe(self) -> str:
+        return f"raised VersionConflictError(key={self.key!r}, expected={self.expected!r}, actual=a version above {self.floor})"
+
+
+@dataclass(frozen=True)
+class RecordsLike:
+    """A read's answer where some versions are known only by a bound: a record, or a listing."""
+
+    entries: tuple[tuple[str, bytes, Version], ...]
+    single: bool  # a get's record, not a listing
+
+    def matches(self, outcome: object) -> bool:
+        if not isinstance(outcome, Returned):
+            return False
+        if self.single:
+            got = outcome.value
+            if not isinstance(got, VersionedRecord):
+                return False
+            listed: tuple[Any, ...] = (("", got),)
+        else:
+            listed = outcome.value if isinstance(outcome.value, tuple) else ()
+            if not isinstance(outcome.value, tuple):
+                return False
+        if len(listed) != len(self.entries):
+            return False
+        for (key, data, version), (got_key, record) in zip(self.entries, listed):
+            if (not self.single and got_key != key) or not isinstance(record, VersionedRecord):
+                return False
+            if record.data != data or not _version_fits(version, record.version):
+                return False
+        return True
+
+    def example(self) -> Returned:
+        records = tuple((k, VersionedRecord(d, v.floor + 1 if isinstance(v, Unknown) else v)) for k, d, v in self.entries)
+        return Returned(records[0][1] if self.single else records)
+
+    def describe(self) -> str:
+        shown = ", ".join(f"{k!r}: v{v} {show(d)}" for k, d, v in self.entries)
+        return f"returned record v{self.entries[0][2]} {show(self.entries[0][1])}" if self.single else f"returned [{shown}]"
+
+
 def observe(result: object = None, error: BaseException | None = None) -> Outcome:
     """Turn what a backend did into a comparable outcome."""
     if error is not None:
@@ -115,12 +214,17 @@ def observe(result: object = None, error: BaseException | None = None) -> Outcom
 @dataclass(frozen=True)
 class Stored:
     data: bytes
-    version: int
+    version: Version
     expires_at: float | None
 
     @property
     def record(self) -> VersionedRecord:
-        return VersionedRecord(self.data, self.version)
+        return VersionedRecord(self.data, self.version)  # type: ignore[arg-type]  # an Unknown shows as itself
+
+    @property
+    def floor(self) -> int:
+        """The least the next version must exceed."""
+        return self.version.floor if isinstance(self.version, Unknown) else self.version
 
 
 @dataclass(frozen=True)
@@ -143,7 +247,7 @@ class KVState:
     def at(self, now: float) -> KVState:
         return KVState(self.records, now)
 
-    def with_record(self, key: str, data: bytes, version: int) -> KVState:
+    def with_record(self, key: str, data: bytes, version: Version) -> KVState:
         return KVState({**self.records, key: Stored(data, version, expires_at(data))}, self.now)
 
     def without(self, *keys: str) -> KVState:
@@ -194,37 +298,61 @@ class KVModel:
         """
         return isinstance(op, (Get, ListByPrefix)) or isinstance(outcome, Raised)
 
+    @staticmethod
+    def _written(state: KVState, key: str, data: bytes, floor: int) -> Successor:
+        """The state a write leaves: its data at the version it was handed (unknown: only above ``floor``)."""
+
+        def successor(outcome: object) -> KVState:
+            if isinstance(outcome, Raised):
+                return state
+            version = outcome.value if isinstance(outcome, Returned) else Unknown(floor)
+            return state.with_record(key, data, version)  # type: ignore[arg-type]
+
+        return successor
+
     def expect(self, state: KVState, op: KVOperation) -> Expectation:
         if isinstance(op, Get):
             stored, absent_clause = self._lookup(state, op.key)
             if stored is None:
                 return Expectation(absent_clause, (Raised("NotFoundError", op.key),), state)
+            if isinstance(stored.version, Unknown):
+                return Expectation("BK-11", (RecordsLike(((op.key, stored.data, stored.version),), single=True),), state)
             return Expectation("BK-11", (Returned(stored.record),), state)
         if isinstance(op, Put):
             stored, absent_clause = self._lookup(state, op.key)
-            version = 1 if stored is None else stored.version + 1
+            floor = 0 if stored is None else stored.floor
             clause = ("BK-17" if absent_clause == "BK-17" else "BK-5") if stored is None else "BK-6"
-            return Expectation(clause, (Returned(version),), state.with_record(op.key, op.data, version))
+            return Expectation(clause, (NewVersion(floor),), self._written(state, op.key, op.data, floor))
         if isinstance(op, PutIfVersion):
             stored, absent_clause = self._lookup(state, op.key)
             if stored is None:
                 clause = "BK-17" if absent_clause == "BK-17" else "BK-9"
-                return Expectation(clause, (Raised("NotFoundError", op.key),), state)
+                refused = Raised("NotFoundError", op.key)
+                if op.expected_version >= 1:
+                    return Expectation(clause, (refused,), state)
+                # No version below 1 is ever handed out, so the task store never sends one: reading
+                # it as "create if absent" is as good as refusing it (BK-9).
+                return Expectation(clause, (refused, NewVersion(0)), self._written(state, op.key, op.data, 0))
+            if isinstance(stored.version, Unknown):
+                allowed: tuple[Any, ...] = (ConflictAt(op.key, op.expected_version, stored.floor),)
+                if stored.version.admits(op.expected_version):
+                    allowed += (NewVersion(op.expected_version),)
+                return Expectation("BK-8", allowed, self._written(state, op.key, op.data, max(op.expected_version, stored.floor)))
             if stored.version != op.expected_version:
                 conflict = Raised("VersionConflictError", op.key, op.expected_version, stored.version)
                 return Expectation("BK-8", (conflict,), state)
-            version = stored.version + 1
-            return Expectation("BK-7", (Returned(version),), state.with_record(op.key, op.data, version))
+            return Expectation("BK-7", (NewVersion(stored.version),), self._written(state, op.key, op.data, stored.version))
         if isinstance(op, Delete):
             stored, absent_clause = self._lookup(state, op.key)
             if stored is None:
                 return Expectation("BK-17" if absent_clause == "BK-17" else "BK-10", (Returned(False),), state.without(op.key))
             return Expectation("BK-10", (Returned(True),), state.without(op.key))
         if isinstance(op, ListByPrefix):
-            listed = tuple(
-                sorted((k, s.record) for k, s in self.live_items(state) if k.startswith(op.prefix))
-            )
-            return Expectation("BK-12", (Returned(listed),), state)
+            matching = sorted((k, s) for k, s in self.live_items(state) if k.startswith(op.prefix))
+            if any(isinstance(s.version, Unknown) for _, s in matching):
+                entries = tuple((k, s.data, s.version) for k, s in matching)
+                return Expectation("BK-12", (RecordsLike(entries, single=False),), state)
+            return Expectation("BK-12", (Returned(tuple((k, s.record) for k, s in matching)),), state)
         if isinstance(op, CleanupExpired):
             expired = [k for k in state.records if state.expired(k)]
             counts = range(len(expired) + 1) if self.hides_expired else [len(expired)]

@@ -33,7 +33,6 @@ from conformance.contract.task_errors import TaskError
 from conformance.models.expectation import Expectation
 from conformance.models.operation import Operation, show
 
-_ID = re.compile(r"[0-9a-f]{32}")
 _INT_RANGE = (-(2**63), 2**64 - 1)
 
 #: Shown where the model expected a fresh id and the store returned none (or a used one).
@@ -471,8 +470,13 @@ class TaskModel:
             return Expectation("TS-7", (Returned(self.view(self._lookup(state, op.task_id, op.owner_id))),), state)
         if isinstance(op, GetResult):
             task = self._lookup(state, op.task_id, op.owner_id)
+            not_ready = Raised("NotReadyError", (("status", task.status),))
             if task.result is None:
-                raise _Refusal("TS-13", "NotReadyError", (("status", task.status),))
+                return Expectation("TS-13", (not_ready,), state)
+            if not task.status.is_terminal:
+                # A staged result of a live task: the protocol layer asks only once the task is terminal,
+                # so answering it or "not ready" are both the contract (TS-13).
+                return Expectation("TS-13", (Returned(JsonValue(task.result)), not_ready), state)
             return Expectation("TS-13", (Returned(JsonValue(task.result)),), state)
         if isinstance(op, UpdateStatus):
             target = self._status(op.status)
@@ -480,7 +484,14 @@ class TaskModel:
             task = self._lookup(state, op.task_id, op.owner_id)
             if not can_transition(task.status, target):
                 raise _Refusal("TS-8", "InvalidTransitionError")
-            return self._done("TS-8", state, replace(task, status=target, status_message=op.status_message, updated_ms=now_ms))
+            changed = replace(task, status=target, status_message=op.status_message, updated_ms=now_ms)
+            if target is task.status:
+                # Setting a live status to itself is no MCP transition: a store may refresh the message or refuse (TS-8).
+                refused = Raised("InvalidTransitionError")
+                after = state.with_task(changed)
+                return Expectation("TS-8", (Returned(self.view(changed)), refused),
+                                   lambda outcome: state if isinstance(outcome, Raised) else after)
+            return self._done("TS-8", state, changed)
         if isinstance(op, Cancel):
             task = self._lookup(state, op.task_id, op.owner_id)
             if task.status.is_terminal:
@@ -526,7 +537,7 @@ class TaskModel:
         limit = self.config.max_tasks_per_owner
         if len(self._live(state, op.owner_id)) >= limit:
             raise _Refusal("TS-6", "ResourceExhaustedError", (("limit", limit),))
-        fresh = isinstance(op.assigned_id, str) and _ID.fullmatch(op.assigned_id) and op.assigned_id not in state.issued
+        fresh = isinstance(op.assigned_id, str) and op.assigned_id != "" and op.assigned_id not in state.issued
         task = ModelTask(
             task_id=op.assigned_id if fresh else FRESH_ID,  # type: ignore[arg-type]
             owner_id=op.owner_id,

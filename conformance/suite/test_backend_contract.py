@@ -43,19 +43,21 @@ def test_answers_have_contract_types(backend: SyncBackend) -> None:
 def test_errors_are_storage_errors(backend: SyncBackend) -> None:
     missing = expect_error("BK-4", NotFoundError, lambda: backend.get("absent"), "get('absent')")
     require("BK-3", missing.key == "absent", f"NotFoundError.key is {missing.key!r}, expected 'absent'")
-    backend.put("k", record_bytes(1, None))
-    conflict = expect_error("BK-8", VersionConflictError, lambda: backend.put_if_version("k", b"{}", 7), "put_if_version('k', ..., 7)")
-    require("BK-3", (conflict.key, conflict.expected, conflict.actual) == ("k", 7, 1),
-            f"VersionConflictError carries key={conflict.key!r} expected={conflict.expected} actual={conflict.actual}; wanted 'k', 7, 1")
+    version = backend.put("k", record_bytes(1, None))
+    wrong = version + 7
+    conflict = expect_error("BK-8", VersionConflictError, lambda: backend.put_if_version("k", b"{}", wrong), f"put_if_version('k', ..., {wrong})")
+    require("BK-3", (conflict.key, conflict.expected, conflict.actual) == ("k", wrong, version),
+            f"VersionConflictError carries key={conflict.key!r} expected={conflict.expected} actual={conflict.actual}; "
+            f"wanted 'k', {wrong}, {version}")
 
 
 @covers("BK-19")
 def test_every_method_answers_in_time(backend: SyncBackend) -> None:
     # Each call below is bounded by --conformance-timeout; a hang fails here as BK-19.
     data = record_bytes("t", None)
-    backend.put("t", data)
+    version = backend.put("t", data)
     backend.get("t")
-    backend.put_if_version("t", data, 1)
+    backend.put_if_version("t", data, version)
     backend.list_by_prefix("")
     backend.cleanup_expired()
     backend.delete("t")

@@ -11,9 +11,10 @@ from conformance.strategies import ABSENT, FAR_FUTURE, FAR_PAST, record_bytes
 @covers("BK-15")
 def test_expiry_boundary_is_exclusive(harness: Harness, backend: SyncBackend, fake_clock: FakeClock) -> None:
     deadline = fake_clock() + 60
-    backend.put("k", record_bytes("ttl", deadline))
+    data = record_bytes("ttl", deadline)
+    version = backend.put("k", data)
     fake_clock.set(deadline)
-    require("BK-15", backend.get("k").version == 1, "the record vanished at its expiresAt instant (the boundary is exclusive)")
+    require("BK-15", backend.get("k") == VersionedRecord(data, version), "the record vanished at its expiresAt instant (the boundary is exclusive)")
     require("BK-15", backend.cleanup_expired() == 0, "cleanup treated a record as expired at its expiresAt instant")
     fake_clock.advance(0.001)
     if harness.capabilities.expired_records is ExpiredRecords.HIDDEN:
@@ -47,7 +48,6 @@ def test_cleanup_keeps_records_without_readable_expiry(backend: SyncBackend) -> 
         "number": b'{"expiresAt":12}',
         "array": b'[{"expiresAt":"2000-01-01T00:00:00.000Z"}]',
         "nested-only": b'{"task":{"expiresAt":"2000-01-01T00:00:00.000Z"}}',
-        "offset-not-utc": b'{"expiresAt":"2000-01-01T00:00:00+01:00"}',
     }
     for key, data in odd.items():
         backend.put(key, data)
@@ -60,16 +60,18 @@ def test_cleanup_keeps_records_without_readable_expiry(backend: SyncBackend) -> 
 @covers("BK-17")
 def test_expired_records_follow_declared_mode(harness: Harness, backend: SyncBackend, clock: FakeClock | None) -> None:
     data = record_bytes("old", (clock() - 0.001) if clock else FAR_PAST)
-    backend.put("old", data)  # expiresAt one millisecond ago: expired from the start
+    version = backend.put("old", data)  # expiresAt one millisecond ago: expired from the start
     if harness.capabilities.expired_records is ExpiredRecords.HIDDEN:
         expect_error("BK-17", NotFoundError, lambda: backend.get("old"), "get of an expired record (declared HIDDEN)")
         require("BK-17", backend.list_by_prefix("old") == [], "a listing shows an expired record (declared HIDDEN)")
         expect_error("BK-17", NotFoundError, lambda: backend.put_if_version("old", data, 1), "CAS on an expired record (declared HIDDEN)")
         require("BK-17", backend.delete("old") is False, "delete of an expired record returned True (declared HIDDEN)")
-        require("BK-17", backend.put("old", data) == 1, "put over an expired record must start at version 1 (declared HIDDEN)")
+        anew = backend.put("old", data)
+        require("BK-17", backend.delete("old") is False and anew >= 1,
+                "put over an expired record must create it anew, itself expired at once (declared HIDDEN)")
     else:
-        require("BK-17", backend.get("old") == VersionedRecord(data, 1), "an expired record must stay readable until cleanup")
+        require("BK-17", backend.get("old") == VersionedRecord(data, version), "an expired record must stay readable until cleanup")
         require("BK-17", [k for k, _ in backend.list_by_prefix("old")] == ["old"], "an expired record must stay listed until cleanup")
-        require("BK-17", backend.put_if_version("old", data, 1) == 2, "an expired record must stay writable until cleanup")
+        require("BK-17", backend.put_if_version("old", data, version) > version, "an expired record must stay writable until cleanup")
         require("BK-17", backend.cleanup_expired() == 1, "cleanup must remove the expired record")
         expect_error("BK-17", NotFoundError, lambda: backend.get("old"), "get after cleanup of an expired record")

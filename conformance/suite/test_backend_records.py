@@ -39,9 +39,9 @@ def test_large_records_are_stored(harness: Harness, backend: SyncBackend) -> Non
     for size in sorted({size for size in (64 * 1024 + 1, 1024 * 1024) if size < limit} | {limit}):
         data = record_bytes("é" * ((size - overhead) // 2) + "x" * ((size - overhead) % 2), None)
         require("BK-14", len(data) == size, f"kit error: built {len(data)} B instead of {size}")
-        backend.put(f"big-{size}", data)
+        version = backend.put(f"big-{size}", data)
         got = backend.get(f"big-{size}")
-        require("BK-14", got == VersionedRecord(data, 1), f"a {size}-byte record came back as {len(got.data)} B")
+        require("BK-14", got == VersionedRecord(data, version), f"a {size}-byte record came back as {len(got.data)} B")
 
 
 @covers("BK-14")
@@ -50,7 +50,8 @@ def test_records_over_declared_limit_are_refused(harness: Harness, backend: Sync
     if declared is None:
         # No declared limit: the backend promises MIN_RECORD_BYTES; refusing larger ones is its own business.
         data = record_bytes("x" * 64, None)
-        require("BK-14", backend.put("small", data) == 1, "a small record was refused")
+        version = backend.put("small", data)
+        require("BK-14", backend.get("small") == VersionedRecord(data, version), "a small record did not read back")
         return
     data = record_bytes("x" * declared, None)
     expect_error("BK-14", CapacityExceededError, lambda: backend.put("huge", data), f"put of {len(data)} B over the declared {declared} B")

@@ -24,12 +24,15 @@ Layout = tuple[str, Callable[[str, str], str], Callable[[str], str]]
 
 
 def _stored(backend: SyncBackend, keys: list[str], clause: str) -> dict[str, VersionedRecord]:
-    """Write one distinct record per key; every first write must create version 1 (no key merged with another)."""
-    for n, key in enumerate(keys):
-        version = backend.put(key, record_bytes({"owner key": n}, None, serial=n))
-        require(clause, version == 1, f"put({key!r}) returned version {version}: the backend merged it with one of "
-                f"{[k for k in keys[:n]][-4:]!r}")
-    return {key: backend.get(key) for key in keys}
+    """Write one distinct record per key; each must read back as its own (no key merged with another)."""
+    written = {key: record_bytes({"owner key": n}, None, serial=n) for n, key in enumerate(keys)}
+    for key, data in written.items():
+        backend.put(key, data)
+    records = {key: backend.get(key) for key in keys}
+    for key, record in records.items():
+        require(clause, record.data == written[key], f"get({key!r}) returned another key's record: the backend merged it "
+                f"with one of {[k for k in keys if k != key][-4:]!r}")
+    return records
 
 
 @covers("SEC-1")

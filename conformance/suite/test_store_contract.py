@@ -492,7 +492,7 @@ def test_every_method_answers_in_time(harness: Harness, store: SyncStore) -> Non
     calls: list[tuple[str, Callable[[], Any]]] = [
         ("get", lambda: store.get(tid, OWNER)),
         ("get of a missing task", lambda: store.get(_fresh_id(), OWNER)),
-        ("update_status", lambda: store.update_status(tid, OWNER, TaskStatus.WORKING, "busy")),
+        ("update_status", lambda: store.update_status(tid, OWNER, TaskStatus.INPUT_REQUIRED, "busy")),
         ("set_variables", lambda: store.set_variables(tid, OWNER, {"a": 1})),
         ("set_variables of a deep value", lambda: store.set_variables(tid, OWNER, {"a": _nested(500)})),
         ("set_result", lambda: store.set_result(tid, OWNER, [1, 2])),

@@ -22,7 +22,7 @@ from conformance import (
 from conformance.harness import FakeClock, SyncStore
 from conformance.plugin.profiles import examples
 from conformance.spec import covers, expect_error, require
-from conformance.harness.probes import calls_as, indistinguishable, listed_ids, raised
+from conformance.harness.probes import calls_as, indistinguishable, listed_ids, raised, stored_result
 from conformance.strategies.owners import CLASHING_PAIRS, HOSTILE_OWNERS, SECRET_OWNER
 
 OWNER = "alice"
@@ -93,7 +93,7 @@ def test_another_owners_task_is_exactly_a_missing_task(store: SyncStore) -> None
         listed = [t.task_id for t in store.list(intruder, limit=1_000).tasks]
         require("TS-7", task.task_id not in listed, f"{intruder!r}'s listing shows {owner!r}'s task {task.task_id}")
         require("TS-7", store.get(task.task_id, owner) == task, f"{intruder!r}'s refused calls changed {owner!r}'s task")
-        require("TS-7", store.get_result(task.task_id, owner) == {"secret": owner}, f"{owner!r}'s result changed")
+        require("TS-7", stored_result(store, task.task_id, owner) == {"secret": owner}, f"{owner!r}'s result changed")
 
 
 @covers("TS-7", "SEC-3")
@@ -137,12 +137,13 @@ def test_listings_never_show_another_owners_task(make_store: Callable[..., SyncS
 @covers("TS-7")
 def test_malformed_task_ids_are_not_found(store: SyncStore) -> None:
     task = store.create(OWNER, "m")
+    tid = task.task_id
+    middle = len(tid) // 2
     junk: list[object] = [
-        "", "../x", "x", task.task_id.upper(), task.task_id + "\n", " " + task.task_id, task.task_id[:-1], task.task_id + "0",
-        task.task_id[:8] + "-" + task.task_id[8:], "*", task.task_id[:16] + "*", "x" * 10_000, 7, None, task.task_id.encode(),
-        [task.task_id], str(uuid.UUID(task.task_id)),
+        "", "../x", "x", tid.upper(), tid.lower(), tid + "\n", " " + tid, tid[:-1], tid + "0", tid[:middle] + "-" + tid[middle:],
+        "*", tid[:middle] + "*", tid + "\x00", "x" * 10_000, 7, None, tid.encode(), [tid],
     ]
-    for bad in junk:
+    for bad in [j for j in junk if j != tid]:  # every id here differs from the one the store issued
         for method, call in calls_as(store, bad, OWNER):  # type: ignore[arg-type]
             expect_error("TS-7", TaskNotFoundError, call, f"{method} with the malformed task id {bad!r:.60}")
     require("TS-7", store.get(task.task_id, OWNER) == task, "calls with malformed ids changed the owner's task")

@@ -24,7 +24,7 @@ from conformance import (
     canonical_json,
 )
 from conformance.harness import FakeClock, Harness, SyncStore
-from conformance.harness.probes import OWNER, listed_ids, refused, same_json, state_of, stray_errors_break
+from conformance.harness.probes import OWNER, listed_ids, refused, same_json, state_of, stored_result, stray_errors_break
 from conformance.plugin.profiles import examples
 from conformance.spec import covers, expect_error, require
 from conformance.strategies.hostile import (
@@ -62,7 +62,9 @@ class Position:
 
     def read_back(self, store: SyncStore, task_id: str, written: Any) -> Any:
         """What the store holds there now: the written task's variable, or the stored result."""
-        return written.variables["v"] if self.call == "variables" else store.get_result(task_id, OWNER)
+        if self.call == "variables":
+            return written.variables["v"]
+        return stored_result(store, task_id) if self.call == "result" else store.get_result(task_id, OWNER)
 
 
 POSITIONS: tuple[Position, ...] = (
@@ -203,18 +205,20 @@ def test_stored_data_never_reaches_the_records_own_fields(
         ("update_status", lambda: store.update_status(task.task_id, OWNER, TaskStatus.INPUT_REQUIRED, message), TaskStatus.INPUT_REQUIRED),
         ("set_result", lambda: store.set_result(task.task_id, OWNER, result), TaskStatus.INPUT_REQUIRED),
     )
-    for n, (method_name, call, status) in enumerate(steps, start=1):
+    previous = task.version
+    for method_name, call, status in steps:
         written = call()
         what = f"{method_name} with names and text {variables!r:.160}"
-        require("SEC-7", fixed(written) == fixed(task) and written.status == status and written.version == task.version + n,
+        require("SEC-7", fixed(written) == fixed(task) and written.status == status and written.version > previous,
                 f"{what} changed the task's own fields: {fixed(task)!r:.200} (status working, version {task.version}) became "
                 f"{fixed(written)!r:.200} (status {written.status.value}, version {written.version})")
         require("SEC-7", store.get(task.task_id, OWNER) == written, f"after {what}, get disagrees with what the call returned")
+        previous = written.version
     stored = store.get(task.task_id, OWNER)
     require("SEC-7", same_json(stored.variables, _merged({}, variables)),
             f"variables {variables!r:.160} read back as {stored.variables!r:.160}")
     require("SEC-7", stored.status_message == message, f"status message {message!r} read back as {stored.status_message!r}")
-    require("SEC-7", same_json(store.get_result(task.task_id, OWNER), result), f"result {result!r:.160} did not read back exactly")
+    require("SEC-7", same_json(stored_result(store, task.task_id), result), f"result {result!r:.160} did not read back exactly")
     require("SEC-7", listed_ids(store, OWNER, "SEC-7").count(task.task_id) == 1, "the owner's listing lost the task")
     require("SEC-7", task.task_id not in listed_ids(store, MALLORY, "SEC-7"), f"{MALLORY!r}, named in the data, lists the task")
     expect_error("SEC-7", TaskNotFoundError, lambda: store.get(task.task_id, MALLORY), f"get by {MALLORY!r}, named in the data")
@@ -238,7 +242,7 @@ def test_numbers_round_trip_exactly(make_store: Callable[..., SyncStore], ints: 
     store.set_variables(task.task_id, OWNER, {"ints": ints, "floats": floats, "first": numbers[0]})
     store.set_result(task.task_id, OWNER, numbers)
     read = store.get(task.task_id, OWNER).variables
-    result = store.get_result(task.task_id, OWNER)
+    result = stored_result(store, task.task_id)
     for where, got, sent in (("variable", [*read["ints"], *read["floats"]], numbers), ("result", result, numbers),
                              ("scalar variable", [read["first"]], numbers[:1])):
         wrong = [(s, g) for s, g in zip(sent, got) if not same_number(s, g)]

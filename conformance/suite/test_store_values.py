@@ -37,7 +37,7 @@ from conformance.harness import FakeClock, Harness, SyncStore
 from conformance.plugin.profiles import examples
 from conformance.spec import covers, expect_error, require
 from conformance.strategies import json_values
-from conformance.harness.probes import OWNER, refused, same_json, state_of
+from conformance.harness.probes import OWNER, live_status_other_than, refused, same_json, state_of, stored_result
 
 INTRUDER = "mallory"
 #: Characters of one to four UTF-8 bytes that JSON writes as they are (no escapes).
@@ -73,18 +73,6 @@ def _nested(depth: int, leaf: Any = 1, kind: type = list) -> Any:
     for _ in range(depth):
         value = [value] if kind is list else {"k": value}
     return value
-
-
-class _QuietList(list):  # type: ignore[type-arg]
-    """A list whose repr is short, so a value 50,000 deep can be named in a call's description."""
-
-    def __repr__(self) -> str:
-        return "[<a value nested very deep>]"
-
-
-class _QuietDict(dict):  # type: ignore[type-arg]
-    def __repr__(self) -> str:
-        return "{<names of deeply nested values>}"
 
 
 def _shaped(data: st.DataObject, depth: int) -> Any:
@@ -173,7 +161,7 @@ def test_depth_limit_is_exact(limited_store: Callable[..., SyncStore], limit: in
     require("TS-11", same_json(written.variables["v"], fits),
             f"a variable of depth exactly max_depth={limit} ({fits!r}) did not read back")
     written = store.set_result(task.task_id, OWNER, fits)
-    require("TS-11", same_json(store.get_result(task.task_id, OWNER), fits), f"a result of depth exactly {limit} did not read back")
+    require("TS-11", same_json(stored_result(store, task.task_id), fits), f"a result of depth exactly {limit} did not read back")
     for what, call in (
         ("set_variables", lambda: store.set_variables(task.task_id, OWNER, {"v": deeper})),
         ("set_result", lambda: store.set_result(task.task_id, OWNER, deeper)),
@@ -213,9 +201,9 @@ def test_deep_bombs_are_refused_quickly(store: SyncStore) -> None:
     for name, bomb in bombs.items():
         deep = not name.endswith("itself")
         calls = (
-            ("set_variables", lambda: store.set_variables(task.task_id, OWNER, _QuietDict(v=bomb))),
-            ("set_result", lambda: store.set_result(task.task_id, OWNER, _QuietList([bomb]))),
-            ("complete_with_result", lambda: store.complete_with_result(task.task_id, OWNER, TaskStatus.COMPLETED, None, _QuietList([bomb]))),
+            ("set_variables", lambda: store.set_variables(task.task_id, OWNER, {"v": bomb})),
+            ("set_result", lambda: store.set_result(task.task_id, OWNER, [bomb])),
+            ("complete_with_result", lambda: store.complete_with_result(task.task_id, OWNER, TaskStatus.COMPLETED, None, [bomb])),
         )
         for method, call in calls:
             elapsed = 0.0
@@ -253,8 +241,8 @@ def test_strings_are_bounded_in_utf8_bytes(limited_store: Callable[..., SyncStor
         ("a variable name", lambda s: lambda: store.set_variables(task.task_id, OWNER, {s: 1}),
          lambda t, s: t.variables.get(s) == 1),
         ("a result", lambda s: lambda: store.set_result(task.task_id, OWNER, [s]),
-         lambda t, s: store.get_result(task.task_id, OWNER) == [s]),
-        ("a status message", lambda s: lambda: store.update_status(task.task_id, OWNER, TaskStatus.WORKING, s),
+         lambda t, s: stored_result(store, task.task_id) == [s]),
+        ("a status message", lambda s: lambda: store.update_status(task.task_id, OWNER, live_status_other_than(store, task.task_id), s),
          lambda t, s: t.status_message == s),
         ("a completion message", lambda s: lambda: store.complete_with_result(task.task_id, OWNER, TaskStatus.COMPLETED, s, 1),
          lambda t, s: t.status_message == s),
@@ -287,10 +275,10 @@ def test_values_must_be_plain_json(store: SyncStore) -> None:
         ):
             error = refused("TS-11", store, task.task_id, VariableValidationError, call, f"{method} of {value!r:.40}")
             require("TS-11", error.reason == reason, f"{method} of {value!r:.40} was refused with reason {error.reason!r}, expected {reason!r}")
-    huge = 10**5000  # its repr is refused by Python itself, so it travels inside containers with a short repr
+    huge = 10**5000  # its repr is refused by Python itself; the kit's call descriptions say so instead
     for method, call in (
-        ("set_variables", lambda: store.set_variables(task.task_id, OWNER, _QuietDict(v=huge))),
-        ("set_result", lambda: store.set_result(task.task_id, OWNER, _QuietList([huge]))),
+        ("set_variables", lambda: store.set_variables(task.task_id, OWNER, {"v": huge})),
+        ("set_result", lambda: store.set_result(task.task_id, OWNER, [huge])),
     ):
         error = refused("TS-11", store, task.task_id, VariableValidationError, call, f"{method} of an integer of 5,001 digits")
         require("TS-11", error.reason == "number", f"{method} of 10**5000 was refused with reason {error.reason!r}, expected 'number'")
@@ -368,7 +356,7 @@ def test_result_size_is_bounded_exactly(limited_store: Callable[..., SyncStore],
                 f"{method}: VariableSizeExceededError(limit_bytes={error.limit_bytes!r}, actual_bytes={error.actual_bytes!r}); "
                 f"expected {limit} and {limit + 1}")
     store.set_result(task.task_id, OWNER, exact)
-    require("TS-12", same_json(store.get_result(task.task_id, OWNER), exact), f"a result of exactly {limit} bytes did not read back")
+    require("TS-12", same_json(stored_result(store, task.task_id), exact), f"a result of exactly {limit} bytes did not read back")
     store.complete_with_result(task.task_id, OWNER, TaskStatus.COMPLETED, None, exact)
     require("TS-12", same_json(store.get_result(task.task_id, OWNER), exact), f"a completion with exactly {limit} bytes did not read back")
 
@@ -384,7 +372,7 @@ def test_null_is_a_result_and_absence_is_not_ready(store: SyncStore) -> None:
     staged = store.set_result(task.task_id, OWNER, None)
     require("TS-13", staged.has_result is True and staged.result is None and staged.status is TaskStatus.WORKING,
             f"set_result(None) returned has_result={staged.has_result!r} result={staged.result!r}; null is a result")
-    require("TS-13", store.get_result(task.task_id, OWNER) is None, "get_result after set_result(None) did not return None")
+    require("TS-13", stored_result(store, task.task_id) is None, "the task holds no null result after set_result(None)")
     done = store.complete_with_result(task.task_id, OWNER, TaskStatus.COMPLETED, None, None)
     require("TS-13", done.has_result and store.get_result(task.task_id, OWNER) is None, "a null final result is not a result")
     for status in (TaskStatus.CANCELLED, TaskStatus.FAILED, TaskStatus.INPUT_REQUIRED):
@@ -408,8 +396,8 @@ def test_results_and_variables_round_trip_and_replace_until_terminal(make_store:
         return  # beyond the default depth once wrapped: TS-11 tests refusals
     for value in (first, second):
         written = store.set_result(task.task_id, OWNER, value)
-        require("TS-13", written.has_result and same_json(written.result, value) and same_json(store.get_result(task.task_id, OWNER), value),
-                f"set_result({value!r}) read back as {store.get_result(task.task_id, OWNER)!r}")
+        require("TS-13", written.has_result and same_json(written.result, value) and same_json(stored_result(store, task.task_id), value),
+                f"set_result({value!r}) read back as {stored_result(store, task.task_id)!r}")
         require("TS-13", written.status is status, f"set_result changed the status to {written.status!r}")
     variables = {"v": [first], "w": {"x": second}}
     written = store.set_variables(task.task_id, OWNER, variables)
@@ -433,12 +421,15 @@ def test_callers_get_copies(store: SyncStore) -> None:
     read = store.get(task.task_id, OWNER)
     require("TS-13", same_json(read.variables, {"list": [1, 2], "obj": {"k": "v"}}),
             f"changing the caller's map after set_variables changed the stored variables: {read.variables!r}")
-    require("TS-13", same_json(store.get_result(task.task_id, OWNER), {"items": [1]}), "changing the caller's result after set_result changed it")
+    require("TS-13", same_json(read.result, {"items": [1]}), "changing the caller's result after set_result changed it")
     read.variables["list"].append(99)
-    store.get_result(task.task_id, OWNER)["items"].append(99)
+    read.result["items"].append(99)
     require("TS-13", same_json(store.get(task.task_id, OWNER).variables, {"list": [1, 2], "obj": {"k": "v"}}),
             "mutating the variables of a returned task changed the stored task")
-    require("TS-13", same_json(store.get_result(task.task_id, OWNER), {"items": [1]}), "mutating a returned result changed the stored one")
+    require("TS-13", same_json(stored_result(store, task.task_id), {"items": [1]}), "mutating a returned result changed the stored one")
+    done = store.complete_with_result(task.task_id, OWNER, TaskStatus.COMPLETED, None, {"items": [1]})
+    store.get_result(done.task_id, OWNER)["items"].append(99)
+    require("TS-13", same_json(store.get_result(done.task_id, OWNER), {"items": [1]}), "mutating what get_result returned changed the stored result")
 
 
 # ---------------------------------------------------------------- TS-20: refusals change nothing, checks in order
