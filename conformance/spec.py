@@ -18,6 +18,10 @@ import pytest
 _HEADING = re.compile(r"^#{2,6}\s+(?P<id>[A-Z]+-\d+)\s+·\s+(?P<level>MUST|SHOULD|MAY)\s+·\s+(?P<title>.+?)\s*$")
 _TESTS = re.compile(r"^Tests?:\s*(?P<tests>.+)$")
 _TEST_NAME = re.compile(r"`([^`]+)`")
+_KIND = re.compile(r"^Kind:\s*\*\*(?P<kind>[a-z ]+)\*\*")
+#: The four kinds of rule (SPEC.md, "Kinds of rule"): what the layer above relies on, what it cannot
+#: tell apart, what an implementation declares, and what only the reference does.
+KINDS = ("contract", "freedom", "declared choice", "reference only")
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -30,6 +34,8 @@ class Clause:
     level: str
     title: str
     tests: tuple[str, ...]
+    #: The kind of its main rule, one of ``KINDS`` ("" if the clause names none).
+    kind: str = ""
 
     def headline(self) -> str:
         return f"{self.id} ({self.level}): {self.title}"
@@ -62,6 +68,9 @@ def parse_clauses(text: str) -> dict[str, Clause]:
                 clauses[current["id"]] = Clause(**current)
             current = {**heading.groupdict(), "tests": ()}
             continue
+        kind = _KIND.match(line.strip())
+        if kind and current is not None and not current.get("kind"):
+            current["kind"] = kind.group("kind")
         tests = _TESTS.match(line.strip())
         if tests and current is not None:
             current["tests"] = current["tests"] + tuple(_TEST_NAME.findall(tests.group("tests")))

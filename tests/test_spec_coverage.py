@@ -81,3 +81,14 @@ def test_every_suite_test_names_clauses_that_list_it(test: str) -> None:
     for clause_id in named:
         assert clause_id in CLAUSES, f"{test} covers {clause_id}, which SPEC.md does not define"
         assert test in CLAUSES[clause_id].tests, f"{test} covers {clause_id}, but SPEC.md's {clause_id} does not list it"
+
+
+@pytest.mark.parametrize("clause_id", sorted(CLAUSES))
+def test_every_clause_says_what_kind_of_rule_it_is_and_why(clause_id: str) -> None:
+    """Judge the contract, not the reference: each clause names its kind and what relies on it."""
+    clause = CLAUSES[clause_id]
+    assert clause.kind in spec.KINDS, f"{clause_id} names no kind of rule (a 'Kind: **...**' line with one of {spec.KINDS})"
+    line = next(line for line in clause_text(clause_id).splitlines() if line.startswith("Kind:"))
+    assert len(line.split(":", 2)[-1].strip()) > 20, f"{clause_id}'s Kind line gives no reason"
+    if clause.kind == "reference only":
+        assert all(t.startswith("tests/") for t in clause.tests), f"{clause_id} is reference only, yet a shipped test checks it"
