@@ -115,15 +115,37 @@ def covers(*clause_ids: str) -> Callable[[F], F]:
     return mark
 
 
+#: The attribute on an error a target raised into a test: the ContractViolation it stands for if
+#: nothing expected it (a call the test made to set up its state was refused).
+UNEXPECTED = "conformance_unexpected"
+
+
 def clauses_of_exception(exc: BaseException) -> list[str]:
-    """Clauses named by a failure, looking inside exception groups (Hypothesis reports several bugs as one)."""
+    """Clauses named by a failure, looking inside exception groups (Hypothesis reports several bugs as one).
+
+    An error the target raised that no check expected names the clause of the call that
+    raised it (``UNEXPECTED``), not the test's: the test never reached its own check.
+    """
     if isinstance(exc, ContractViolation):
         return [exc.clause]
+    unexpected = getattr(exc, UNEXPECTED, None)
+    if isinstance(unexpected, ContractViolation):
+        return [unexpected.clause]
     if isinstance(exc, BaseExceptionGroup):
         found: list[str] = []
         for inner in exc.exceptions:
             found.extend(clauses_of_exception(inner))
         return found
+    return []
+
+
+def setup_failures(exc: BaseException) -> list[str]:
+    """The "could not set up" lines of a failure: target errors no check expected."""
+    unexpected = getattr(exc, UNEXPECTED, None)
+    if isinstance(unexpected, ContractViolation):
+        return [unexpected.detail]
+    if isinstance(exc, BaseExceptionGroup):
+        return [line for inner in exc.exceptions for line in setup_failures(inner)]
     return []
 
 

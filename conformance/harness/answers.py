@@ -3,10 +3,23 @@
 from __future__ import annotations
 
 from conformance.contract.backend import BACKEND_METHODS, VersionedRecord
-from conformance.contract.errors import NotFoundError, StorageError, VersionConflictError
+from conformance.contract.errors import CapacityExceededError, NotFoundError, StorageError, VersionConflictError
 from conformance.contract.store import STORE_METHODS
 from conformance.contract.task import TaskPage, TaskRecord
-from conformance.contract.task_errors import TaskError
+from conformance.contract.task_errors import (
+    AnonymousAccessError,
+    ConcurrentModificationError,
+    InvalidCursorError,
+    InvalidTransitionError,
+    NotReadyError,
+    ResourceExhaustedError,
+    TaskError,
+    TaskExpiredError,
+    TaskNotFoundError,
+    TtlExceededError,
+    VariableSizeExceededError,
+    VariableValidationError,
+)
 from conformance.harness.guard import AnswerRules
 from conformance.spec import ContractViolation
 
@@ -66,8 +79,19 @@ def normalise_backend_result(method: str, result: object) -> object:
     return list(result) if method == "list_by_prefix" and isinstance(result, tuple) else result
 
 
+def unexpected_backend_error(method: str, error: BaseException) -> str | None:
+    """The clause a backend breaks by refusing a call its caller had every reason to expect to succeed."""
+    if isinstance(error, NotFoundError):
+        return "BK-5"  # a record the caller wrote is not there
+    if isinstance(error, VersionConflictError):
+        return "BK-7"  # a compare-and-swap naming the version the caller was handed
+    if isinstance(error, CapacityExceededError):
+        return "BK-14"
+    return None
+
+
 BACKEND_RULES = AnswerRules(BACKEND_METHODS, check_backend_result, check_backend_error, "BK-19", "backend",
-                            normalise_backend_result)
+                            normalise_backend_result, unexpected_backend_error)
 
 
 # ------------------------------------------------------------------ TaskStore
@@ -102,4 +126,38 @@ def check_store_error(call: str, error: BaseException) -> None:
         raise ContractViolation("TS-2", f"{call} raised {type(error).__name__} with code {getattr(error, 'code', None)!r}")
 
 
-STORE_RULES = AnswerRules(STORE_METHODS, check_store_result, check_store_error, "TS-23", "store")
+#: The clause that says when each refusal is due; a refusal the caller did not expect breaks it.
+_REFUSAL_CLAUSES: tuple[tuple[type[TaskError], str], ...] = (
+    (AnonymousAccessError, "TS-3"),
+    (TtlExceededError, "TS-5"),
+    (ResourceExhaustedError, "TS-6"),
+    (TaskExpiredError, "TS-15"),
+    (TaskNotFoundError, "TS-7"),
+    (NotReadyError, "TS-13"),
+    (VariableValidationError, "TS-11"),
+    (VariableSizeExceededError, "TS-12"),
+    (InvalidCursorError, "TS-17"),
+    (ConcurrentModificationError, "TS-18"),
+)
+#: An InvalidTransitionError breaks the clause of the method refused.
+_TRANSITION_CLAUSES = {"update_status": "TS-8", "cancel": "TS-9", "set_variables": "TS-10", "set_result": "TS-13",
+                       "complete_with_result": "TS-14"}
+
+
+def refusal_clause(error_type: type[BaseException], method: str) -> str | None:
+    """The clause that says when ``method`` refuses with ``error_type`` (None: no rule of the API does)."""
+    if issubclass(error_type, InvalidTransitionError):
+        return _TRANSITION_CLAUSES.get(method)
+    for kind, clause in _REFUSAL_CLAUSES:
+        if issubclass(error_type, kind):
+            return clause
+    return None
+
+
+def unexpected_store_error(method: str, error: BaseException) -> str | None:
+    """The clause a store breaks by refusing a call the caller built so that every conforming store accepts it."""
+    return refusal_clause(type(error), method)  # None for a store failure (TaskStoreError): the test's clause stands
+
+
+STORE_RULES = AnswerRules(STORE_METHODS, check_store_result, check_store_error, "TS-23", "store",
+                          unexpected=unexpected_store_error)

@@ -17,7 +17,7 @@ import anyio
 
 from conformance.harness.runner import LEDGER, LoopRunner
 from conformance.models.operation import show
-from conformance.spec import ContractViolation
+from conformance.spec import UNEXPECTED, ContractViolation
 
 
 def describe_call(method: str, args: tuple[Any, ...], kwargs: dict[str, Any] | None = None) -> str:
@@ -37,6 +37,8 @@ class AnswerRules:
     contract: str
     #: The answer as the kit compares it, once checked (a tuple listing becomes a list).
     normalise: Callable[[str, object], object] = lambda _method, result: result
+    #: The clause an error of the contract breaks when the caller expected the call to succeed.
+    unexpected: Callable[[str, BaseException], str | None] = lambda _method, _error: None
 
 
 class CallCounter:
@@ -115,18 +117,42 @@ class Blocking:
 
         def call(*args: Any, **kwargs: Any) -> Any:
             # The loop-side bound is a little looser so the per-call bound inside Checked reports first.
-            return self.runner.call(
-                describe_call(method, args, kwargs),
-                partial(self.checked.invoke, method, *args, **kwargs),
-                timeout=self.checked.timeout + 1,
-                clause=self.checked.rules.timeout_clause,
-            )
+            described = describe_call(method, args, kwargs)
+            try:
+                return self.runner.call(
+                    described,
+                    partial(self.checked.invoke, method, *args, **kwargs),
+                    timeout=self.checked.timeout + 1,
+                    clause=self.checked.rules.timeout_clause,
+                )
+            except ContractViolation:
+                raise
+            except Exception as error:
+                _mark_unexpected(error, self.checked.rules, method, described)
+                raise
 
         return call
 
     def run(self, program: Callable[[Checked], Awaitable[Any]], timeout: float | None = None) -> Any:
         """Run an async program against the checked target on the loop (for concurrent probes)."""
         return self.runner.call("concurrent program", program, self.checked, timeout=timeout)
+
+
+def _mark_unexpected(error: BaseException, rules: AnswerRules, method: str, described: str) -> None:
+    """Say, on the error, which clause it breaks if the test did not expect it (``spec.UNEXPECTED``).
+
+    A test that expected the refusal catches it (``expect_error``) and never reads this; one
+    that did not was setting up its state, and its failure then names the clause of the call
+    that was refused, not the clause the test was about to check.
+    """
+    clause = rules.unexpected(method, error)
+    if clause is None:
+        return
+    try:
+        setattr(error, UNEXPECTED, ContractViolation(
+            clause, f"could not set up: {described} raised {type(error).__name__}: {error}; {clause} has it succeed here"))
+    except AttributeError:  # an exception type that takes no attributes: the failure keeps the test's clause
+        pass
 
 
 #: The names the suite uses for a backend behind the checks.

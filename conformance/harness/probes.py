@@ -5,6 +5,7 @@ Shared by the suite and the machines, so each check is written once.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -32,6 +33,36 @@ def state_of(store: SyncStore, task_id: str, owner: str = OWNER) -> tuple[TaskRe
     except NotReadyError as exc:
         result = ("not ready", exc.status)
     return task, result
+
+
+def _only_numbers_differ(got: Any, want: Any) -> bool:
+    """Whether two JSON values differ only in how their numbers came back: an int as a float, a float
+    rounded or an integer past 2**53 made a double (not a different number: that is a lost write)."""
+    numbers = (int, float)
+    if isinstance(got, numbers) and isinstance(want, numbers) and not isinstance(got, bool) and not isinstance(want, bool):
+        try:
+            return math.isclose(float(got), float(want), rel_tol=1e-9, abs_tol=1e-300)
+        except OverflowError:
+            return False
+    if isinstance(got, dict) and isinstance(want, dict):
+        return got.keys() == want.keys() and all(_only_numbers_differ(got[k], want[k]) for k in got)
+    if isinstance(got, list) and isinstance(want, list):
+        return len(got) == len(want) and all(_only_numbers_differ(g, w) for g, w in zip(got, want))
+    return same_json(got, want)
+
+
+def require_json(clause: str, got: Any, want: Any, message: str) -> None:
+    """``got`` is ``want`` as JSON, types included; a value that came back with other numbers breaks SEC-8.
+
+    Why: a store that rounds floats or turns ``1.0`` into ``1`` fails every check that reads a
+    value back; the rule it breaks is that numbers round-trip exactly, not the rule of the
+    check that happened to read it first.
+    """
+    if same_json(got, want):
+        return
+    if _only_numbers_differ(got, want):
+        raise ContractViolation("SEC-8", f"{message}: only its numbers changed ({got!r:.160} for {want!r:.160}); numbers must round-trip exactly")
+    raise ContractViolation(clause, message)
 
 
 def stored_result(store: SyncStore, task_id: str, owner: str = OWNER, clause: str = "TS-13") -> Any:
@@ -119,17 +150,22 @@ def indistinguishable(clause: str, theirs: object, absent: object, task_id: str,
             "which can betray that the task exists")
 
 
+#: The clauses a call that does not answer in time breaks (the harness names the target's).
+TIMEOUT_CLAUSES = ("BK-19", "TS-23")
+
+
 @contextmanager
-def stray_errors_break(clause: str, *kinds: type[BaseException]) -> Iterator[None]:
+def stray_errors_break(clause: str, *kinds: type[BaseException], hangs: bool = False) -> Iterator[None]:
     """Report a stray exception of ``kinds`` from the target under ``clause``, whose text forbids it.
 
     The harness reports any exception a store should not raise under TS-2 (or TS-11 for a
-    RecursionError); where a SEC clause names that exception as the attack's symptom, the
-    failure is that clause's too.
+    RecursionError), and a call that does not answer in time under the timeout clause; where
+    a SEC clause names that exception (or, with ``hangs``, a hang) as the attack's symptom,
+    the failure is that clause's.
     """
     try:
         yield
     except ContractViolation as exc:
-        if exc.clause != clause and isinstance(exc.__cause__, kinds):
+        if exc.clause != clause and (isinstance(exc.__cause__, kinds) or (hangs and exc.clause in TIMEOUT_CLAUSES)):
             raise ContractViolation(clause, exc.detail) from exc.__cause__
         raise

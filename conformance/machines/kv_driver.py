@@ -7,6 +7,7 @@ from typing import Any
 from conformance.contract.backend import VersionedRecord
 from conformance.contract.errors import StorageError
 from conformance.models.kv import Expectation, KVOperation, Outcome, Returned, observe
+from conformance.spec import ContractViolation
 
 
 def invoke(backend: Any, op: KVOperation) -> Outcome:
@@ -28,6 +29,14 @@ def refine(op: KVOperation, expectation: Expectation, outcome: Outcome) -> str:
             if [(k, r.version) for k, r in want] == [(k, r.version) for k, r in got]:
                 return "BK-11"
     return expectation.clause
+
+
+def require_record(clause: str, got: VersionedRecord, want: VersionedRecord, message: str) -> None:
+    """``got`` is ``want``; the same version with other bytes is a round-trip failure (BK-11), whichever rule read it."""
+    if got == want:
+        return
+    same_version = isinstance(got, VersionedRecord) and got.version == want.version
+    raise ContractViolation("BK-11" if same_version else clause, message + ("; the bytes differ from those written" if same_version else ""))
 
 
 def diff_listing(expected: dict[str, VersionedRecord], listed: list[tuple[str, VersionedRecord]]) -> str | None:

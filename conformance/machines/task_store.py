@@ -15,7 +15,7 @@ from typing import Any
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
-from conformance.contract.task import TaskPage, TaskRecord
+from conformance.contract.task import TaskPage, TaskRecord, TaskStatus
 from conformance.contract.task_errors import TaskError
 from conformance.harness.harness import Harness
 from conformance.models.tasks import (
@@ -41,6 +41,7 @@ from conformance.models.tasks import (
     observe,
 )
 from conformance.machines.judge import judge
+from conformance.spec import ContractViolation
 from conformance.strategies.tasks import (
     NEVER_ISSUED,
     OWNERS,
@@ -111,9 +112,28 @@ class TaskStoreMachine(RuleBasedStateMachine):
             result = call()
         except TaskError as error:
             self.judge(op, error=error)
+            self.left_alone(op)
             return None
         self.judge(op, result)
         return result
+
+    def left_alone(self, op: TaskOperation) -> None:
+        """After a refusal the task reads exactly as the model holds it: a refused call writes nothing (TS-20).
+
+        Checked at once, so a refusal that wrote is named as such, not by whatever later read trips over it.
+        """
+        task = self.state.tasks.get(getattr(op, "task_id", None))  # type: ignore[arg-type]
+        if task is None:
+            return
+        read = Get(task.task_id, task.owner_id)
+        expectation = self.model.expect(self.state, read)
+        try:
+            outcome = observe(read, self.store.get(task.task_id, task.owner_id))
+        except TaskError as error:
+            outcome = observe(read, error=error)
+        if not expectation.admits(outcome):
+            raise ContractViolation("TS-20", f"{op.describe()} was refused, yet afterwards {read.describe()} "
+                                             f"{outcome.describe()}; the task must read {expectation.describe()}")
 
     def pick(self, data: st.DataObject) -> tuple[str, str]:
         """Mostly a known task with its own owner; sometimes another owner, a never-issued or a malformed id."""
@@ -220,7 +240,53 @@ class TaskStoreMachine(RuleBasedStateMachine):
     def advance_clock(self, millis: int) -> None:
         self.clock.advance(millis / 1000)
 
+    @precondition(lambda self: self.clock is not None and any(t.ttl is not None for t in self.state.tasks.values()))
+    @rule(data=st.data(), past_by_millis=st.sampled_from([0, 0, 1]))
+    def advance_clock_to_an_expiry(self, data: st.DataObject, past_by_millis: int) -> None:
+        """Land exactly on a task's expiry instant, or one millisecond past it (TS-15's boundary is exclusive)."""
+        now_ms = round(self.clock() * 1000)
+        deadlines = sorted({t.created_ms + t.ttl for t in self.state.tasks.values() if t.ttl is not None and t.created_ms + t.ttl >= now_ms})
+        if deadlines:
+            self.clock.set((data.draw(st.sampled_from(deadlines), label="expiry") + past_by_millis) / 1000)
+
+    @precondition(lambda self: any(not t.status.is_terminal for t in self.state.tasks.values()))
+    @rule(data=st.data(), step=st.sampled_from(["variables", "result", "status", "status", "complete", "cancel"]),
+          result=small_values)
+    def work_on_a_task(self, data: st.DataObject, step: str, result: Any) -> None:
+        """Move one of the model's live tasks on, as its owner and by a call the contract accepts.
+
+        Why: the other rules draw ids, owners and statuses freely, so most of their calls are refusals;
+        this one builds tasks up (variables, a staged result, status changes, completion), so the
+        rules that only bite on a task with history get one to bite on.
+        """
+        live = sorted(t for t, task in self.state.tasks.items() if not task.status.is_terminal)
+        task = self.state.tasks[data.draw(st.sampled_from(live), label="live task")]
+        tid, owner = task.task_id, task.owner_id
+        if step == "variables":
+            variables = {data.draw(st.sampled_from(["x", "y"]), label="name"): data.draw(st.sampled_from([None, 1, "é", [True]]), label="value")}
+            self.perform(SetVariables(tid, owner, variables), lambda: self.store.set_variables(tid, owner, variables))
+        elif step == "result":
+            self.perform(SetResult(tid, owner, result), lambda: self.store.set_result(tid, owner, result))
+        elif step == "status":
+            status = TaskStatus.INPUT_REQUIRED if task.status is TaskStatus.WORKING else TaskStatus.WORKING
+            self.perform(UpdateStatus(tid, owner, status, "ok"), lambda: self.store.update_status(tid, owner, status, "ok"))
+        elif step == "complete":
+            final = data.draw(st.sampled_from([TaskStatus.COMPLETED, TaskStatus.FAILED]), label="final status")
+            self.perform(CompleteWithResult(tid, owner, final, None, result),
+                         lambda: self.store.complete_with_result(tid, owner, final, None, result))
+        else:
+            self.perform(Cancel(tid, owner), lambda: self.store.cancel(tid, owner))
+
     # ------------------------------------------------------------ invariants
+
+    @invariant()
+    def finished_results_answer(self) -> None:
+        """Every finished task that holds a result answers get_result with it (TS-13): what tasks/result serves."""
+        self.state = self.state.at(self.now())
+        for task in list(self.state.tasks.values()):
+            if task.status.is_terminal and task.result is not None and not task.expired(self.state.now):
+                read = GetResult(task.task_id, task.owner_id)
+                self.perform(read, lambda: self.store.get_result(task.task_id, task.owner_id))
 
     @invariant()
     def each_owner_sees_exactly_their_tasks(self) -> None:

@@ -49,7 +49,10 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
         evidence = getattr(call.excinfo.value, "evidence", None) if call.excinfo is not None else None
         if evidence:
             report.user_properties.append((EVIDENCE_PROPERTY, evidence))
-        report.sections.append(("conformance verdict", "\n".join(f"violates {spec.describe(c)}" for c in broken)))
+        lines = [f"violates {spec.describe(c)}" for c in broken]
+        if call.excinfo is not None:
+            lines += spec.setup_failures(call.excinfo.value)
+        report.sections.append(("conformance verdict", "\n".join(lines)))
     return report
 
 

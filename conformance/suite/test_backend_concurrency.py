@@ -31,7 +31,7 @@ def test_concurrent_puts_get_distinct_versions(backend: SyncBackend) -> None:
             f"after {WRITERS} concurrent puts the key is at version {final.version}, not the last one handed out ({max(versions)})")
 
 
-@covers("BK-18")
+@covers("BK-18", "BK-8")
 def test_concurrent_cas_has_one_winner(backend: SyncBackend) -> None:
     start = backend.put("hot", record_bytes("start", None))
 
@@ -46,5 +46,7 @@ def test_concurrent_cas_has_one_winner(backend: SyncBackend) -> None:
     losers = [r for r in results if isinstance(r, VersionConflictError)]
     require("BK-18", len(winners) == 1, f"{WRITERS} concurrent CAS from version {start}: winners returned {winners}; exactly one must win")
     won = winners[0]
-    require("BK-18", all(e.actual == won for e in losers), f"losers report actual versions {[e.actual for e in losers]}, expected {won}")
+    require("BK-8", all((e.key, e.expected, e.actual) == ("hot", start, won) for e in losers),
+            f"losers report (key, expected, actual) = {sorted({(e.key, e.expected, e.actual) for e in losers})}, "
+            f"expected ('hot', {start}, {won})")
     require("BK-18", backend.get("hot").version == won, f"the key moved past version {won} although only one CAS may win")

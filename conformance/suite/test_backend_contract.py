@@ -39,14 +39,14 @@ def test_answers_have_contract_types(backend: SyncBackend) -> None:
     backend.delete("k")
 
 
-@covers("BK-3")
+@covers("BK-3", "BK-8")
 def test_errors_are_storage_errors(backend: SyncBackend) -> None:
     missing = expect_error("BK-4", NotFoundError, lambda: backend.get("absent"), "get('absent')")
     require("BK-3", missing.key == "absent", f"NotFoundError.key is {missing.key!r}, expected 'absent'")
     version = backend.put("k", record_bytes(1, None))
     wrong = version + 7
     conflict = expect_error("BK-8", VersionConflictError, lambda: backend.put_if_version("k", b"{}", wrong), f"put_if_version('k', ..., {wrong})")
-    require("BK-3", (conflict.key, conflict.expected, conflict.actual) == ("k", wrong, version),
+    require("BK-8", (conflict.key, conflict.expected, conflict.actual) == ("k", wrong, version),
             f"VersionConflictError carries key={conflict.key!r} expected={conflict.expected} actual={conflict.actual}; "
             f"wanted 'k', {wrong}, {version}")
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from conformance import ExpiredRecords, NotFoundError, VersionedRecord
 from conformance.harness import FakeClock, Harness, SyncBackend
+from conformance.machines.kv_driver import require_record
 from conformance.spec import covers, expect_error, require
 from conformance.strategies import ABSENT, FAR_FUTURE, FAR_PAST, record_bytes
 
@@ -14,7 +15,7 @@ def test_expiry_boundary_is_exclusive(harness: Harness, backend: SyncBackend, fa
     data = record_bytes("ttl", deadline)
     version = backend.put("k", data)
     fake_clock.set(deadline)
-    require("BK-15", backend.get("k") == VersionedRecord(data, version), "the record vanished at its expiresAt instant (the boundary is exclusive)")
+    require_record("BK-15", backend.get("k"), VersionedRecord(data, version), "the record vanished at its expiresAt instant (the boundary is exclusive)")
     require("BK-15", backend.cleanup_expired() == 0, "cleanup treated a record as expired at its expiresAt instant")
     fake_clock.advance(0.001)
     if harness.capabilities.expired_records is ExpiredRecords.HIDDEN:
@@ -70,7 +71,7 @@ def test_expired_records_follow_declared_mode(harness: Harness, backend: SyncBac
         require("BK-17", backend.delete("old") is False and anew >= 1,
                 "put over an expired record must create it anew, itself expired at once (declared HIDDEN)")
     else:
-        require("BK-17", backend.get("old") == VersionedRecord(data, version), "an expired record must stay readable until cleanup")
+        require_record("BK-17", backend.get("old"), VersionedRecord(data, version), "an expired record must stay readable until cleanup")
         require("BK-17", [k for k, _ in backend.list_by_prefix("old")] == ["old"], "an expired record must stay listed until cleanup")
         require("BK-17", backend.put_if_version("old", data, version) > version, "an expired record must stay writable until cleanup")
         require("BK-17", backend.cleanup_expired() == 1, "cleanup must remove the expired record")

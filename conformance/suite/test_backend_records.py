@@ -8,11 +8,12 @@ from hypothesis import strategies as st
 from conformance import CapacityExceededError, NotFoundError, VersionedRecord
 from conformance.harness import Harness, SyncBackend
 from conformance.plugin.profiles import examples
+from conformance.machines.kv_driver import require_record
 from conformance.spec import covers, expect_error, require
 from conformance.strategies import ABSENT, FAR_FUTURE, keys, record_bytes, records
 
 
-@covers("BK-11")
+@covers("BK-11", "BK-13")
 @settings(max_examples=examples(40))
 @given(key=keys(), data=records(st.sampled_from([FAR_FUTURE, None, ABSENT])))  # live records: round trips, not expiry
 def test_data_round_trips_exactly(harness: Harness, key: str, data: bytes) -> None:
@@ -21,7 +22,8 @@ def test_data_round_trips_exactly(harness: Harness, key: str, data: bytes) -> No
         got = backend.get(key)
         require("BK-11", got.data == data, f"get returned {len(got.data)} B that differ from the {len(data)} B written")
         listed = dict(backend.list_by_prefix(key))
-        require("BK-11", key in listed and listed[key].data == data, "list_by_prefix returned other bytes than were written")
+        require("BK-13", key in listed, f"list_by_prefix({key!r}) does not list the key as it was written: {sorted(listed)!r:.200}")
+        require("BK-11", listed[key].data == data, "list_by_prefix returned other bytes than were written")
 
 
 @covers("BK-11")
@@ -41,7 +43,7 @@ def test_large_records_are_stored(harness: Harness, backend: SyncBackend) -> Non
         require("BK-14", len(data) == size, f"kit error: built {len(data)} B instead of {size}")
         version = backend.put(f"big-{size}", data)
         got = backend.get(f"big-{size}")
-        require("BK-14", got == VersionedRecord(data, version), f"a {size}-byte record came back as {len(got.data)} B")
+        require_record("BK-14", got, VersionedRecord(data, version), f"a {size}-byte record came back as {len(got.data)} B")
 
 
 @covers("BK-14")
@@ -51,7 +53,7 @@ def test_records_over_declared_limit_are_refused(harness: Harness, backend: Sync
         # No declared limit: the backend promises MIN_RECORD_BYTES; refusing larger ones is its own business.
         data = record_bytes("x" * 64, None)
         version = backend.put("small", data)
-        require("BK-14", backend.get("small") == VersionedRecord(data, version), "a small record did not read back")
+        require_record("BK-14", backend.get("small"), VersionedRecord(data, version), "a small record did not read back")
         return
     data = record_bytes("x" * declared, None)
     expect_error("BK-14", CapacityExceededError, lambda: backend.put("huge", data), f"put of {len(data)} B over the declared {declared} B")

@@ -8,6 +8,7 @@ from hypothesis import strategies as st
 from conformance import NotFoundError, VersionConflictError, VersionedRecord
 from conformance.harness import Harness, SyncBackend
 from conformance.plugin.profiles import examples
+from conformance.machines.kv_driver import require_record
 from conformance.spec import covers, expect_error, require
 from conformance.strategies import keys, other_versions, record_bytes
 
@@ -29,13 +30,13 @@ def test_first_put_creates_a_record(harness: Harness, key: str) -> None:
     with harness.fresh_backend() as (backend, _clock):
         version = backend.put(key, _data(1))
         got = backend.get(key)
-        require("BK-5", got == VersionedRecord(_data(1), version),
-                f"put({key!r}) on a new key returned version {version}; get then returned v{got.version}")
+        require_record("BK-5", got, VersionedRecord(_data(1), version),
+                       f"put({key!r}) on a new key returned version {version}; get then returned v{got.version}")
         backend.delete(key)
         again = backend.put(key, _data(2))
         got = backend.get(key)
-        require("BK-5", got == VersionedRecord(_data(2), again),
-                f"put({key!r}) after delete returned version {again}; get then returned v{got.version}")
+        require_record("BK-5", got, VersionedRecord(_data(2), again),
+                       f"put({key!r}) after delete returned version {again}; get then returned v{got.version}")
 
 
 @covers("BK-6")
@@ -44,7 +45,7 @@ def test_put_overwrites_and_raises_the_version(backend: SyncBackend) -> None:
     version = backend.put("k", _data(2))
     require("BK-6", version > first, f"the second put returned version {version}, not above the first's {first}")
     got = backend.get("k")
-    require("BK-6", got == VersionedRecord(_data(2), version), f"get after overwrite returned v{got.version} {got.data!r}")
+    require_record("BK-6", got, VersionedRecord(_data(2), version), f"get after overwrite returned v{got.version} {got.data!r}")
 
 
 @covers("BK-6")
@@ -68,7 +69,7 @@ def test_cas_with_current_version_succeeds(backend: SyncBackend) -> None:
     current = backend.put("k", _data(2))
     version = backend.put_if_version("k", _data(3), current)
     require("BK-7", version > current, f"put_if_version with the current version {current} returned {version}, not above it")
-    require("BK-7", backend.get("k") == VersionedRecord(_data(3), version), "the CAS write is not what get returns")
+    require_record("BK-7", backend.get("k"), VersionedRecord(_data(3), version), "the CAS write is not what get returns")
 
 
 @covers("BK-8")
@@ -79,7 +80,7 @@ def test_cas_with_stale_version_conflicts(backend: SyncBackend) -> None:
     figures = (error.key, error.expected, error.actual)
     require("BK-8", figures == ("k", stale, current),
             f"VersionConflictError(key, expected, actual) = {figures}, expected {('k', stale, current)}")
-    require("BK-8", backend.get("k") == VersionedRecord(_data(2), current), "a refused CAS changed the record")
+    require_record("BK-8", backend.get("k"), VersionedRecord(_data(2), current), "a refused CAS changed the record")
 
 
 @covers("BK-8")
@@ -113,7 +114,7 @@ def test_cas_on_missing_key_raises_not_found(harness: Harness, expected: int) ->
         expect_error("BK-9", NotFoundError, lambda: backend.get("gone"), "get('gone') after a refused CAS on a deleted key")
 
 
-@covers("BK-10")
+@covers("BK-10", "BK-12")
 def test_delete_reports_presence(backend: SyncBackend) -> None:
     require("BK-10", backend.delete("k") is False, "delete of a missing key must return False")
     backend.put("k", _data(1))
@@ -122,4 +123,4 @@ def test_delete_reports_presence(backend: SyncBackend) -> None:
     require("BK-10", backend.delete("k") is False, "a second delete must return False")
     expect_error("BK-10", NotFoundError, lambda: backend.get("k"), "get after delete")
     listed = [key for key, _ in backend.list_by_prefix("k")]
-    require("BK-10", listed == ["kk"], f"after deleting 'k', list_by_prefix('k') returned {listed}")
+    require("BK-12", listed == ["kk"], f"after deleting 'k', list_by_prefix('k') returned {listed}: a listing must follow every delete")

@@ -37,7 +37,7 @@ from conformance.harness import FakeClock, Harness, SyncStore
 from conformance.plugin.profiles import examples
 from conformance.spec import covers, expect_error, require
 from conformance.strategies import json_values
-from conformance.harness.probes import OWNER, live_status_other_than, refused, same_json, state_of, stored_result
+from conformance.harness.probes import OWNER, live_status_other_than, refused, same_json, require_json, state_of, stored_result, stray_errors_break
 
 INTRUDER = "mallory"
 #: Characters of one to four UTF-8 bytes that JSON writes as they are (no escapes).
@@ -116,8 +116,7 @@ def test_variables_merge_at_the_top_level_and_null_deletes(
                 model.pop(name, None)
             else:
                 model[name] = value
-        require("TS-10", same_json(written.variables, model),
-                f"set_variables({update!r}) left {written.variables!r}; merging into the previous map gives {model!r} "
+        require_json("TS-10", written.variables, model, f"set_variables({update!r}) left {written.variables!r}; merging into the previous map gives {model!r} "
                 "(each name replaces, a top-level null deletes, a nested null is a value)")
         require("TS-4", written.version == task.version + 1,
                 f"set_variables({update!r}) moved the version {task.version} -> {written.version}; every write adds exactly one")
@@ -158,10 +157,9 @@ def test_depth_limit_is_exact(limited_store: Callable[..., SyncStore], limit: in
     fits = _shaped(data, limit)
     deeper = _shaped(data, limit + 1)
     written = store.set_variables(task.task_id, OWNER, {"v": fits, "w": _shaped(data, limit)})
-    require("TS-11", same_json(written.variables["v"], fits),
-            f"a variable of depth exactly max_depth={limit} ({fits!r}) did not read back")
+    require_json("TS-11", written.variables["v"], fits, f"a variable of depth exactly max_depth={limit} ({fits!r}) did not read back")
     written = store.set_result(task.task_id, OWNER, fits)
-    require("TS-11", same_json(stored_result(store, task.task_id), fits), f"a result of depth exactly {limit} did not read back")
+    require_json("TS-11", stored_result(store, task.task_id), fits, f"a result of depth exactly {limit} did not read back")
     for what, call in (
         ("set_variables", lambda: store.set_variables(task.task_id, OWNER, {"v": deeper})),
         ("set_result", lambda: store.set_result(task.task_id, OWNER, deeper)),
@@ -260,6 +258,12 @@ def test_strings_are_bounded_in_utf8_bytes(limited_store: Callable[..., SyncStor
 
 @covers("TS-11", "SEC-8")
 def test_values_must_be_plain_json(store: SyncStore) -> None:
+    # A value that is not JSON must be refused cleanly: a stray TypeError or ValueError for one is TS-11's failure.
+    with stray_errors_break("TS-11", Exception):
+        _values_must_be_plain_json(store)
+
+
+def _values_must_be_plain_json(store: SyncStore) -> None:
     task = store.create(OWNER, "m")
     not_json: list[tuple[Any, str]] = [
         (float("nan"), "number"), (float("inf"), "number"), (float("-inf"), "number"),
@@ -291,8 +295,8 @@ def test_values_must_be_plain_json(store: SyncStore) -> None:
     edges = {"max": 2**64 - 1, "min": -(2**63), "big": 1e308, "tiny": 5e-324, "negzero": -0.0, "odd": "\u2028\x00\"\\",
              "key": {"": "", "🔑": []}, "bools": [True, False, 1, 0, 1.0], "null": [None]}
     written = store.set_variables(task.task_id, OWNER, edges)
-    require("TS-11", same_json(written.variables, edges) and same_json(store.get(task.task_id, OWNER).variables, edges),
-            f"edge values {edges!r} read back as {store.get(task.task_id, OWNER).variables!r}")
+    require_json("TS-11", written.variables, edges, f"edge values {edges!r} read back as {store.get(task.task_id, OWNER).variables!r}")
+    require_json("TS-11", store.get(task.task_id, OWNER).variables, edges, f"edge values {edges!r} read back as {store.get(task.task_id, OWNER).variables!r}")
 
 
 # ---------------------------------------------------------------- TS-12: sizes
@@ -356,9 +360,9 @@ def test_result_size_is_bounded_exactly(limited_store: Callable[..., SyncStore],
                 f"{method}: VariableSizeExceededError(limit_bytes={error.limit_bytes!r}, actual_bytes={error.actual_bytes!r}); "
                 f"expected {limit} and {limit + 1}")
     store.set_result(task.task_id, OWNER, exact)
-    require("TS-12", same_json(stored_result(store, task.task_id), exact), f"a result of exactly {limit} bytes did not read back")
+    require_json("TS-12", stored_result(store, task.task_id), exact, f"a result of exactly {limit} bytes did not read back")
     store.complete_with_result(task.task_id, OWNER, TaskStatus.COMPLETED, None, exact)
-    require("TS-12", same_json(store.get_result(task.task_id, OWNER), exact), f"a completion with exactly {limit} bytes did not read back")
+    require_json("TS-12", store.get_result(task.task_id, OWNER), exact, f"a completion with exactly {limit} bytes did not read back")
 
 
 # ---------------------------------------------------------------- TS-13: results
@@ -401,10 +405,10 @@ def test_results_and_variables_round_trip_and_replace_until_terminal(make_store:
         require("TS-13", written.status is status, f"set_result changed the status to {written.status!r}")
     variables = {"v": [first], "w": {"x": second}}
     written = store.set_variables(task.task_id, OWNER, variables)
-    require("TS-13", same_json(written.variables, variables) and same_json(store.get(task.task_id, OWNER).variables, variables),
-            f"variables {variables!r} read back as {store.get(task.task_id, OWNER).variables!r}")
+    require_json("TS-13", written.variables, variables, f"variables {variables!r} read back as {store.get(task.task_id, OWNER).variables!r}")
+    require_json("TS-13", store.get(task.task_id, OWNER).variables, variables, f"variables {variables!r} read back as {store.get(task.task_id, OWNER).variables!r}")
     store.complete_with_result(task.task_id, OWNER, TaskStatus.COMPLETED, None, final)
-    require("TS-13", same_json(store.get_result(task.task_id, OWNER), final), f"the final result {final!r} did not read back")
+    require_json("TS-13", store.get_result(task.task_id, OWNER), final, f"the final result {final!r} did not read back")
 
 
 @covers("TS-13")
@@ -419,17 +423,15 @@ def test_callers_get_copies(store: SyncStore) -> None:
     store.set_result(task.task_id, OWNER, result)
     result["items"].append(2)
     read = store.get(task.task_id, OWNER)
-    require("TS-13", same_json(read.variables, {"list": [1, 2], "obj": {"k": "v"}}),
-            f"changing the caller's map after set_variables changed the stored variables: {read.variables!r}")
-    require("TS-13", same_json(read.result, {"items": [1]}), "changing the caller's result after set_result changed it")
+    require_json("TS-13", read.variables, {"list": [1, 2], "obj": {"k": "v"}}, f"changing the caller's map after set_variables changed the stored variables: {read.variables!r}")
+    require_json("TS-13", read.result, {"items": [1]}, "changing the caller's result after set_result changed it")
     read.variables["list"].append(99)
     read.result["items"].append(99)
-    require("TS-13", same_json(store.get(task.task_id, OWNER).variables, {"list": [1, 2], "obj": {"k": "v"}}),
-            "mutating the variables of a returned task changed the stored task")
-    require("TS-13", same_json(stored_result(store, task.task_id), {"items": [1]}), "mutating a returned result changed the stored one")
+    require_json("TS-13", store.get(task.task_id, OWNER).variables, {"list": [1, 2], "obj": {"k": "v"}}, "mutating the variables of a returned task changed the stored task")
+    require_json("TS-13", stored_result(store, task.task_id), {"items": [1]}, "mutating a returned result changed the stored one")
     done = store.complete_with_result(task.task_id, OWNER, TaskStatus.COMPLETED, None, {"items": [1]})
     store.get_result(done.task_id, OWNER)["items"].append(99)
-    require("TS-13", same_json(store.get_result(done.task_id, OWNER), {"items": [1]}), "mutating what get_result returned changed the stored result")
+    require_json("TS-13", store.get_result(done.task_id, OWNER), {"items": [1]}, "mutating what get_result returned changed the stored result")
 
 
 # ---------------------------------------------------------------- TS-20: refusals change nothing, checks in order

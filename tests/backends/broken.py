@@ -30,6 +30,9 @@ class _Broken(InMemoryBackend):
     violates: ClassVar[str]
     #: For a race: the clause the race machines report it under (they must catch it too).
     races: ClassVar[str | None] = None
+    #: Other clauses whose text states the same rule (a SEC clause is a BK or TS rule under attack):
+    #: a first failure under one of them names the bug's rule too (benchmarks/attribution.py).
+    also: ClassVar[tuple[str, ...]] = ()
 
 
 # --- Concurrency (BK-18) ------------------------------------------------------------------
@@ -175,6 +178,7 @@ class GlobPrefixListing(_Broken):
     """Redis SCAN MATCH: the prefix becomes a glob pattern, so * ? [ ] in it act as wildcards."""
 
     violates = "BK-12"
+    also = ('SEC-1',)  # the same rule, stated in SPEC.md under these clauses too
 
     async def list_by_prefix(self, prefix: str) -> list[tuple[str, VersionedRecord]]:
         with self._lock:
@@ -191,6 +195,7 @@ class SqlLikePrefixListing(_Broken):
     """SQL "WHERE key LIKE :prefix || '%'" without ESCAPE: % and _ in the prefix act as wildcards."""
 
     violates = "BK-12"
+    also = ('SEC-1',)  # the same rule, stated in SPEC.md under these clauses too
 
     async def list_by_prefix(self, prefix: str) -> list[tuple[str, VersionedRecord]]:
         like = _like_pattern(prefix + "%")
@@ -272,6 +277,7 @@ class CaseInsensitiveKeys(_MangledKeyBackend):
     """Case-insensitive collation on the key column: keys equal under casefold() are one record."""
 
     violates = "BK-13"
+    also = ('SEC-2',)  # the same rule, stated in SPEC.md under these clauses too
 
     @staticmethod
     def mangle(key: str) -> str:
@@ -286,6 +292,7 @@ class TruncatedKeys(_MangledKeyBackend):
     """Memcached-style 250-byte key limit: longer keys are silently cut, so long keys collide."""
 
     violates = "BK-13"
+    also = ('SEC-2',)  # the same rule, stated in SPEC.md under these clauses too
 
     @staticmethod
     def mangle(key: str) -> str:
@@ -296,6 +303,7 @@ class NfcNormalisedKeys(_MangledKeyBackend):
     """Normalises keys to Unicode NFC on the way in, so composed and decomposed spellings collide."""
 
     violates = "BK-13"
+    also = ('SEC-2',)  # the same rule, stated in SPEC.md under these clauses too
 
     @staticmethod
     def mangle(key: str) -> str:
@@ -333,6 +341,7 @@ class TruncatesLargeRecords(_Broken):
     """Data in a 64 KiB BLOB column (non-strict SQL mode): longer records are silently cut."""
 
     violates = "BK-14"
+    also = ('BK-11',)  # the same rule, stated in SPEC.md under these clauses too
 
     async def put(self, key: str, data: bytes) -> int:
         return await super().put(key, data[:BLOB_BYTES])
@@ -405,6 +414,7 @@ class RegexPrefixListing(_Broken):
     """Filters keys with re.match(prefix, key), unescaped: . + * ? ( [ | in an owner's prefix act as regex syntax."""
 
     violates = "SEC-1"
+    also = ('BK-12',)  # the same rule, stated in SPEC.md under these clauses too
 
     async def list_by_prefix(self, prefix: str) -> list[tuple[str, VersionedRecord]]:
         try:
@@ -419,6 +429,7 @@ class CollationPrefixListing(_Broken):
     """Keys stored exactly, but the listing's LIKE runs under MySQL's case-insensitive utf8mb4_0900_ai_ci collation."""
 
     violates = "SEC-1"
+    also = ('BK-12',)  # the same rule, stated in SPEC.md under these clauses too
 
     async def list_by_prefix(self, prefix: str) -> list[tuple[str, VersionedRecord]]:
         folded = prefix.casefold()
@@ -430,6 +441,7 @@ class RangeScanPrefixListing(_Broken):
     """Lists by a sorted range scan prefix <= key < prefix + U+FFFF, missing keys whose next character is U+FFFF or astral."""
 
     violates = "SEC-1"
+    also = ('BK-12',)  # the same rule, stated in SPEC.md under these clauses too
 
     async def list_by_prefix(self, prefix: str) -> list[tuple[str, VersionedRecord]]:
         with self._lock:
@@ -442,6 +454,7 @@ class NulTerminatedKeys(_MangledKeyBackend):
     """Hands keys to the C client library as NUL-terminated strings, so a key ends at its first NUL."""
 
     violates = "SEC-2"
+    also = ('BK-13',)  # the same rule, stated in SPEC.md under these clauses too
 
     @staticmethod
     def mangle(key: str) -> str:
@@ -452,6 +465,7 @@ class TrimmedKeys(_MangledKeyBackend):
     """The key column trims surrounding whitespace on the way in, as CHAR columns and input sanitisers do."""
 
     violates = "SEC-2"
+    also = ('BK-13',)  # the same rule, stated in SPEC.md under these clauses too
 
     @staticmethod
     def mangle(key: str) -> str:
@@ -466,6 +480,7 @@ class ControlCharactersDroppedKeys(_MangledKeyBackend):
     """A key sanitiser drops control and format characters (NUL, DEL, zero-width space, BOM) before storing."""
 
     violates = "SEC-2"
+    also = ('BK-13',)  # the same rule, stated in SPEC.md under these clauses too
 
     @staticmethod
     def mangle(key: str) -> str:

@@ -62,6 +62,9 @@ class _BrokenStore(GenericTaskStore):
     violates: ClassVar[str]
     #: For a race: the clause the race machines report it under (they must catch it too).
     races: ClassVar[str | None] = None
+    #: Other clauses whose text states the same rule (a SEC clause is a BK or TS rule under attack):
+    #: a first failure under one of them names the bug's rule too (benchmarks/attribution.py).
+    also: ClassVar[tuple[str, ...]] = ()
 
     def __init__(
         self, *, clock: Clock | None = None, config: StoreConfig | None = None, security: SecurityConfig | None = None
@@ -103,6 +106,7 @@ class ForeignTaskSaysOwned(_BrokenStore):
     """On a miss, searches every owner's tasks so another owner's task gets a clearer "belongs to another owner"."""
 
     violates = "TS-7"
+    also = ('SEC-3',)  # the same rule, stated in SPEC.md under these clauses too
 
     async def _load(self, task_id: object, owner_id: str, now: float) -> tuple[str, TaskRecord]:
         try:
@@ -126,6 +130,7 @@ class SeedPrefixListing(_BrokenStore):
     """Selects an owner's tasks by the seed's task:{owner}: key prefix, so owner "a" also gets owner "a:b"'s tasks."""
 
     violates = "TS-7"
+    also = ('SEC-3',)  # the same rule, stated in SPEC.md under these clauses too
 
     async def _scan(self, owner_id: str, now: float) -> list[tuple[TaskRecord, bool]]:
         prefix = f"task:{owner_id}:"
@@ -144,6 +149,7 @@ class TtlClamped(_BrokenStore):
     """A TTL over the maximum is quietly cut down to the maximum instead of refused, as most servers do."""
 
     violates = "TS-5"
+    also = ('SEC-9',)  # the same rule, stated in SPEC.md under these clauses too
 
     def _resolve_ttl(self, ttl: object, *context: Any) -> int | None:
         maximum = self.config.max_ttl_ms
@@ -165,6 +171,7 @@ class QuotaCheckThenCreate(_BrokenStore):
     """Checks the quota, then creates in another round trip with no reservation: racing creates all take the last slot."""
 
     violates = "CC-2"
+    also = ('TS-6', 'SEC-9')  # the same rule, stated in SPEC.md under these clauses too
     races = "CC-2"
 
     async def _scan(self, owner_id: str, now: float) -> list[tuple[TaskRecord, bool]]:
@@ -236,6 +243,7 @@ class SizeOfIncomingMap(_VariablesBy):
     """Checks the size of the map passed in, not of the merged variables, so small writes grow a task without bound."""
 
     violates = "TS-12"
+    also = ('SEC-6',)  # the same rule, stated in SPEC.md under these clauses too
 
     def _measured(self, current: Mapping[str, Any], incoming: dict[str, Any], merged: dict[str, Any]) -> dict[str, Any]:
         return incoming
@@ -245,6 +253,7 @@ class StringLengthInCharacters(_VariablesBy):
     """Measures strings with len(), so the limit counts characters and a 4-byte emoji counts as one."""
 
     violates = "TS-11"
+    also = ('SEC-6',)  # the same rule, stated in SPEC.md under these clauses too
 
     def _shape(self, value: Any, what: str) -> None:
         """Types, depth and surrogates as the reference checks them; the length is checked below."""
@@ -463,6 +472,7 @@ class ForeignErrorChainsCause(_KeyedByTaskId):
     """On an owner mismatch raises TaskNotFoundError from a PermissionError, so the traceback keeps the real reason."""
 
     violates = "SEC-3"
+    also = ('TS-7',)  # the same rule, stated in SPEC.md under these clauses too
 
     async def _load(self, task_id: object, owner_id: str, now: float) -> tuple[str, TaskRecord]:
         key, record = await self._by_id(task_id)
@@ -477,6 +487,7 @@ class OwnerCheckedAfterWrite(_KeyedByTaskId):
     """Mutations load the task by id and compare-and-swap the change, and only then check that the caller owns it."""
 
     violates = "SEC-3"
+    also = ('TS-7', 'TS-20')  # the same rule, stated in SPEC.md under these clauses too
 
     async def _load(self, task_id: object, owner_id: str, now: float) -> tuple[str, TaskRecord]:
         _, record = await self._by_id(task_id)
@@ -508,6 +519,7 @@ class ForeignExpiredSaysExpired(_KeyedByTaskId):
     """Checks expiry before ownership, so anyone asking about an expired task is told it expired."""
 
     violates = "SEC-3"
+    also = ('TS-7', 'TS-15')  # the same rule, stated in SPEC.md under these clauses too
 
     async def _load(self, task_id: object, owner_id: str, now: float) -> tuple[str, TaskRecord]:
         key, record = await self._by_id(task_id)
@@ -522,6 +534,7 @@ class QuotaByOwnerPrefix(_BrokenStore):
     """Counts an owner's tasks for the quota by the seed's task:{owner}: prefix, so tasks of "a:b" use up "a"'s quota."""
 
     violates = "SEC-4"
+    also = ('TS-6',)  # the same rule, stated in SPEC.md under these clauses too
 
     #: Set while a create runs: both its counts (before and after writing) go by the prefix; listings do not.
     _counting: ClassVar[ContextVar[bool]] = ContextVar("counting", default=False)
@@ -543,6 +556,7 @@ class ResultDepthUnchecked(_BrokenStore):
     """Checks a result's types and strings but not its depth: only variables get the depth limit."""
 
     violates = "SEC-5"
+    also = ('TS-11',)  # the same rule, stated in SPEC.md under these clauses too
 
     def _check_result(self, result: Any) -> None:
         check_value(result, "result", sys.maxsize, self.config.max_string_bytes)
@@ -553,6 +567,7 @@ class DepthLimitOffByOne(_VariablesBy):
     """The depth check compares with > where it meant >=, so values one level deeper than max_depth get through."""
 
     violates = "SEC-5"
+    also = ('TS-11',)  # the same rule, stated in SPEC.md under these clauses too
 
     def _validate(self, variables: Any) -> None:
         check_variables(variables, self.config.max_depth + 1, self.config.max_string_bytes)
@@ -566,6 +581,7 @@ class SizeMeasuredWithAsciiEscapes(_VariablesBy):
     """Measures the merged variables as len(json.dumps(merged)), so \\u escapes and ", " separators count too."""
 
     violates = "SEC-6"
+    also = ('TS-12',)  # the same rule, stated in SPEC.md under these clauses too
 
     def _check_size(self, measured: dict[str, Any]) -> None:
         size, limit = len(json.dumps(measured)), self.config.max_variable_bytes
@@ -577,6 +593,7 @@ class DeletionsCountedInSize(_VariablesBy):
     """Measures {**current, **incoming}, deletions still there as nulls, so a deletion meant to make room counts."""
 
     violates = "SEC-6"
+    also = ('TS-12',)  # the same rule, stated in SPEC.md under these clauses too
 
     def _measured(self, current: Mapping[str, Any], incoming: dict[str, Any], merged: dict[str, Any]) -> dict[str, Any]:
         return {**current, **incoming}
@@ -630,6 +647,7 @@ class ValidatesByDumping(_VariablesBy):
     """Decides whether a value is JSON by trying json.dumps on it, after checking its depth and strings."""
 
     violates = "SEC-8"
+    also = ('TS-11',)  # the same rule, stated in SPEC.md under these clauses too
 
     def _check_json(self, value: Any, what: str) -> None:
         limit = self.config.max_depth
@@ -663,6 +681,7 @@ class TtlCheckedInSeconds(_BrokenStore):
     """Compares the requested TTL with the maximum in whole seconds (ttl // 1000 > max_ttl_ms // 1000)."""
 
     violates = "SEC-9"
+    also = ('TS-5',)  # the same rule, stated in SPEC.md under these clauses too
 
     def _resolve_ttl(self, ttl: object, now: float) -> int | None:
         maximum = self.config.max_ttl_ms
