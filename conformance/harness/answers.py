@@ -20,6 +20,8 @@ from conformance.contract.task_errors import (
     VariableSizeExceededError,
     VariableValidationError,
 )
+from collections.abc import Callable
+
 from conformance.harness.guard import AnswerRules
 from conformance.spec import ContractViolation
 
@@ -124,6 +126,31 @@ def check_store_error(call: str, error: BaseException) -> None:
         ) from error
     if getattr(error, "code", None) not in (-32602, -32603):
         raise ContractViolation("TS-2", f"{call} raised {type(error).__name__} with code {getattr(error, 'code', None)!r}")
+
+
+#: The methods that write a task: each stamps lastUpdatedAt with the store's clock (TS-4).
+_WRITES = frozenset({"create", "update_status", "set_variables", "set_result", "complete_with_result", "cancel"})
+
+
+def stamped_by(clock: Callable[[], float]) -> Callable[[str, str, object], None]:
+    """The store's answer rules, plus: every task a write returns is stamped now by ``clock`` (TS-4).
+
+    Checked on every call, so a store stamping from another clock is named at the first write,
+    not by whichever later rule (expiry, cleanup, listing order) trips over the wrong time.
+    """
+
+    def check(method: str, call: str, result: object) -> None:
+        check_store_result(method, call, result)
+        if method not in _WRITES or not isinstance(result, TaskRecord):
+            return
+        now = round(clock() * 1000)
+        stamps = {"lastUpdatedAt": result.last_updated_at} | ({"createdAt": result.created_at} if method == "create" else {})
+        for name, stamp in stamps.items():
+            if not isinstance(stamp, (int, float)) or round(stamp * 1000) != now:
+                raise ContractViolation("TS-4", f"{call} returned a task whose {name} is {stamp!r}; the store's clock reads "
+                                                f"{now / 1000} (every write stamps the time of the clock it was given)")
+
+    return check
 
 
 #: The clause that says when each refusal is due; a refusal the caller did not expect breaks it.

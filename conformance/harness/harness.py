@@ -12,7 +12,7 @@ from typing import Any
 from conformance.contract.capabilities import Capabilities
 from conformance.harness.clock import FakeClock
 from conformance.contract.store import SecurityConfig, StoreConfig, fit_to_record_limit
-from conformance.harness.answers import BACKEND_RULES, STORE_RULES
+from conformance.harness.answers import BACKEND_RULES, STORE_RULES, stamped_by
 from conformance.harness.guard import AnswerRules, Blocking, Checked, SyncBackend, SyncStore
 from conformance.harness.runner import LoopRunner
 from conformance.harness.target import Target
@@ -107,8 +107,9 @@ class Harness:
         ``config`` and ``security`` where its signature takes them.
         """
         injected = {"clock": clock, "config": config, "security": security}
+        rules = STORE_RULES if clock is None else replace(STORE_RULES, check_result=stamped_by(clock))
         if self.target.kind == "store":
-            return self.checked(self.open_raw(**injected), STORE_RULES)
+            return self.checked(self.open_raw(**injected), rules)
         from reference_backend.store import GenericTaskStore
 
         backend_clock = clock if self.controls_time else None
@@ -116,7 +117,7 @@ class Harness:
         store = GenericTaskStore(
             backend, config=self.fitted(config or StoreConfig()), security=security or SecurityConfig(), clock=clock
         )
-        return self.checked(store, STORE_RULES)
+        return self.checked(store, rules)
 
     def store_config(self, store: SyncStore) -> StoreConfig:
         """The limits a store works with (it may have ignored the ones the kit offered)."""

@@ -98,6 +98,18 @@ def refused(
     return error
 
 
+def refused_create(
+    clause: str, store: SyncStore, owner: str, error_type: type[TaskError], call: Callable[[], Any], what: str
+) -> TaskError:
+    """``call`` (a create by ``owner``) raises ``error_type`` and the owner's tasks are exactly as before:
+    a refused create writes nothing (TS-20), not even a task it then forgets."""
+    before = sorted(listed_ids(store, owner, clause))
+    error = expect_error(clause, error_type, call, what)
+    after = sorted(listed_ids(store, owner, clause))
+    require(clause, after == before, f"{what} was refused, yet it left {len(set(after) - set(before))} task(s) behind")
+    return error
+
+
 def calls_as(store: SyncStore, task_id: str, owner: str) -> list[tuple[str, Callable[[], Any]]]:
     """Every per-task method, called by ``owner`` with arguments that would change the task if it were theirs."""
     return [

@@ -8,6 +8,7 @@ another's task, and no task is skipped or repeated.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
@@ -15,8 +16,10 @@ from typing import Any
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
+from conformance.contract.record import canonical_json
 from conformance.contract.task import TaskPage, TaskRecord, TaskStatus
-from conformance.contract.task_errors import TaskError
+from conformance.contract.task_errors import TaskError, TaskNotFoundError
+from conformance.harness.probes import indistinguishable
 from conformance.harness.harness import Harness
 from conformance.models.tasks import (
     Cancel,
@@ -111,11 +114,28 @@ class TaskStoreMachine(RuleBasedStateMachine):
         try:
             result = call()
         except TaskError as error:
-            self.judge(op, error=error)
-            self.left_alone(op)
-            return None
-        self.judge(op, result)
-        return result
+            refusal = error
+        else:
+            self.judge(op, result)
+            return result
+        # Outside the handler, so the probes' own errors carry no __context__ of this one.
+        self.judge(op, error=refusal)
+        self.left_alone(op)
+        self.answered_as_missing(op, refusal)
+        return None
+
+    def answered_as_missing(self, op: TaskOperation, error: TaskError) -> None:
+        """Another owner's task answers exactly as a never-issued id does: class, code, message, no cause (TS-7, SEC-3)."""
+        task = self.state.tasks.get(getattr(op, "task_id", None))  # type: ignore[arg-type]
+        if task is None or task.owner_id == op.owner_id or not isinstance(error, TaskNotFoundError):  # type: ignore[union-attr]
+            return
+        missing = replace(op, task_id=NEVER_ISSUED)  # type: ignore[type-var]
+        try:
+            missing.apply(self.store)
+        except TaskError as absent:
+            indistinguishable("TS-7", error, absent, task.task_id, NEVER_ISSUED, f"{op.describe()} by another owner")
+            return
+        raise ContractViolation("TS-7", f"{missing.describe()} of a never-issued id returned; it must raise TaskNotFoundError")
 
     def left_alone(self, op: TaskOperation) -> None:
         """After a refusal the task reads exactly as the model holds it: a refused call writes nothing (TS-20).
@@ -157,7 +177,9 @@ class TaskStoreMachine(RuleBasedStateMachine):
 
     @rule(owner=st.sampled_from(OWNERS), method=request_methods, data=st.data())
     def create(self, owner: str, method: str, data: st.DataObject) -> None:
-        ttl = data.draw(self.ttl_choices(), label="ttl")
+        self.create_task(owner, method, data.draw(self.ttl_choices(), label="ttl"))
+
+    def create_task(self, owner: str, method: str, ttl: Any) -> None:
         self.state = self.state.at(self.now())
         try:
             created: Any = self.store.create(owner, method, ttl=ttl)
@@ -168,6 +190,22 @@ class TaskStoreMachine(RuleBasedStateMachine):
         if op.assigned_id is not None:
             self.created.append(op.assigned_id)
         self.judge(op, created, error)
+        if error is not None:
+            self.nothing_created(op)
+
+    def nothing_created(self, op: Create) -> None:
+        """A refused create leaves the owner's tasks as they were: not even a task it then forgets (TS-20)."""
+        if self.model.security.refuses(op.owner_id):
+            return
+        listing = ListTasks(op.owner_id, None, WHOLE_LISTING)
+        expectation = self.model.expect(self.state, listing)
+        try:
+            outcome = observe(listing, self.store.list(op.owner_id, cursor=None, limit=WHOLE_LISTING))
+        except TaskError as error:
+            outcome = observe(listing, error=error)
+        if not expectation.admits(outcome):
+            raise ContractViolation("TS-20", f"{op.describe()} was refused, yet afterwards {listing.describe()} "
+                                             f"{outcome.describe()}; the owner must list {expectation.describe()}")
 
     @rule(data=st.data())
     def get(self, data: st.DataObject) -> None:
@@ -235,6 +273,148 @@ class TaskStoreMachine(RuleBasedStateMachine):
     def cleanup_expired(self) -> None:
         self.perform(CleanupExpired(), self.store.cleanup_expired)
 
+    # ------------------------------------------------------------ rules that build tasks up and meet each boundary
+    #
+    # The rules above draw ids, owners, statuses and values freely, so most of their calls are
+    # refusals of one kind or another. These act as an owner would, on the tasks the model holds,
+    # and land on the boundaries the clauses draw: the TTL and the quota, the size and depth
+    # limits, ties in creation time, and the finished task that must never change again.
+
+    def live_tasks(self) -> list[str]:
+        """The model's unexpired, unfinished tasks in creation order (never by id, which is random: examples must replay)."""
+        now = self.now()
+        return [t for t in dict.fromkeys(self.created) if t in self.state.tasks
+                and not self.state.tasks[t].status.is_terminal and not self.state.tasks[t].expired(now)]
+
+    def finished_tasks(self) -> list[str]:
+        """The model's unexpired finished tasks in creation order."""
+        now = self.now()
+        return [t for t in dict.fromkeys(self.created) if t in self.state.tasks
+                and self.state.tasks[t].status.is_terminal and not self.state.tasks[t].expired(now)]
+
+    @rule(owner=st.sampled_from(OWNERS[:-1]), data=st.data())
+    def create_at_a_boundary(self, owner: str, data: st.DataObject) -> None:
+        """A TTL at or just past the maximum, or the smallest; or several creates in one millisecond (ties in createdAt)."""
+        config = self.model.config
+        top = config.max_ttl_ms
+        choices: list[int | None] = [None, 1, 0] + ([top, top + 1] if top is not None else [])
+        ttl = data.draw(st.sampled_from(choices), label="ttl")
+        for _ in range(data.draw(st.integers(1, 3), label="creates")):
+            self.create_task(owner, "t/call", ttl)
+
+    @rule(owner=st.sampled_from(OWNERS[:-1]))
+    def fill_the_quota(self, owner: str) -> None:
+        """Create until the model says the owner's quota is full, then once more: refused, writing nothing (TS-6)."""
+        for _ in range(self.model.config.max_tasks_per_owner + 1):
+            self.create_task(owner, "t/call", None)
+
+    @precondition(lambda self: bool(self.live_tasks()))
+    @rule(data=st.data(), deleting=st.booleans(), wide=st.sampled_from(["x", "é", "€", "🔑"]), over=st.sampled_from([-1, 0, 1]))
+    def set_variables_at_the_size_limit(self, data: st.DataObject, deleting: bool, wide: str, over: int) -> None:
+        """A merge whose canonical JSON lands one byte under, on or over the limit, counting what the task holds (TS-12)."""
+        task = self.state.tasks[data.draw(st.sampled_from(self.live_tasks()), label="live task")]
+        limit, longest = self.model.config.max_variable_bytes, self.model.config.max_string_bytes
+        held = json.loads(task.variables)
+        incoming: dict[str, Any] = {name: None for name in held} if deleting else {}
+        base = {} if deleting else held
+        target = limit + over
+        room = target - len(canonical_json({**base, "w": ""}))
+        if room < 0:
+            return
+        width = len(wide.encode())
+        text = wide * min(room // width, longest // width)
+        text += "x" * min(room - len(text.encode()), longest - len(text.encode()))
+        incoming["w"] = text
+        self.perform(SetVariables(task.task_id, task.owner_id, incoming),
+                     lambda: self.store.set_variables(task.task_id, task.owner_id, incoming))
+
+    @precondition(lambda self: bool(self.live_tasks()))
+    @rule(data=st.data(), where=st.sampled_from(["variable", "result", "completion"]), extra=st.sampled_from([0, 1, 1, 3000]),
+          kind=st.sampled_from([list, dict]))
+    def set_a_value_at_the_depth_limit(self, data: st.DataObject, where: str, extra: int, kind: type) -> None:
+        """A value exactly max_depth deep, one level deeper, or a bomb thousands of levels deep (TS-11, SEC-5)."""
+        task = self.state.tasks[data.draw(st.sampled_from(self.live_tasks()), label="live task")]
+        value: Any = 1
+        for _ in range(self.model.config.max_depth + extra):
+            value = [value] if kind is list else {"k": value}
+        tid, owner = task.task_id, task.owner_id
+        if where == "variable":
+            self.perform(SetVariables(tid, owner, {"v": value}), lambda: self.store.set_variables(tid, owner, {"v": value}))
+        elif where == "result":
+            self.perform(SetResult(tid, owner, value), lambda: self.store.set_result(tid, owner, value))
+        else:
+            done = TaskStatus.COMPLETED
+            self.perform(CompleteWithResult(tid, owner, done, None, value),
+                         lambda: self.store.complete_with_result(tid, owner, done, None, value))
+
+    @precondition(lambda self: bool(self.finished_tasks()))
+    @rule(data=st.data(), step=st.sampled_from(["working", "input_required", "variables", "result", "complete", "cancel", "read"]))
+    def try_to_change_a_finished_task(self, data: st.DataObject, step: str) -> None:
+        """A finished task never changes again: every write by its own owner is refused and writes nothing (TS-8 to TS-14)."""
+        task = self.state.tasks[data.draw(st.sampled_from(self.finished_tasks()), label="finished task")]
+        self.poke_a_finished_task(task.task_id, task.owner_id, step)
+
+    @rule(owner=st.sampled_from(OWNERS[:-1]), data=st.data(),
+          ending=st.sampled_from(["completed", "failed", "cancel", "update_status"]),
+          result=st.one_of(st.none(), st.sampled_from([1 / 3, [0.1, -0.0], {"x": "é"}]), small_values),
+          afterwards=st.sampled_from(["working", "input_required", "variables", "result", "complete", "cancel", "read"]))
+    def a_task_from_start_to_finish(self, owner: str, data: st.DataObject, ending: str, result: Any, afterwards: str) -> None:
+        """One task's whole life, as its owner lives it: created, worked on, finished, then read and poked at.
+
+        Why: most rules act on one call at a time, so a bug that needs a task with a history (a
+        result set, a status changed, then finished) is met only by luck; this rule gives every
+        step a task that has one.
+        """
+        self.create_task(owner, "t/call", None)
+        tid = self.created[-1] if self.created else None
+        if tid is None or tid not in self.state.tasks:
+            return
+        variables = {"f": 1 / 3, "n": data.draw(st.sampled_from([None, 2**53 + 1, "é"]), label="n")}
+        self.perform(SetVariables(tid, owner, variables), lambda: self.store.set_variables(tid, owner, variables))
+        for status in data.draw(st.lists(st.sampled_from([TaskStatus.INPUT_REQUIRED, TaskStatus.WORKING]), max_size=2), label="statuses"):
+            if status is not self.state.tasks[tid].status:
+                self.perform(UpdateStatus(tid, owner, status, "step"), lambda: self.store.update_status(tid, owner, status, "step"))
+        if data.draw(st.booleans(), label="stage a result"):
+            self.perform(SetResult(tid, owner, result), lambda: self.store.set_result(tid, owner, result))
+        final = TaskStatus.FAILED if ending == "failed" else TaskStatus.COMPLETED
+        if ending == "cancel":
+            self.perform(Cancel(tid, owner), lambda: self.store.cancel(tid, owner))
+        elif ending == "update_status":
+            self.perform(UpdateStatus(tid, owner, final, None), lambda: self.store.update_status(tid, owner, final, None))
+        else:
+            self.perform(CompleteWithResult(tid, owner, final, "done", result),
+                         lambda: self.store.complete_with_result(tid, owner, final, "done", result))
+        self.poke_a_finished_task(tid, owner, afterwards)
+
+    def poke_a_finished_task(self, tid: str, owner: str, step: str) -> None:
+        """Read a finished task's result, or try to change it: every write is refused and writes nothing."""
+        if step in ("working", "input_required"):
+            status = TaskStatus(step)
+            self.perform(UpdateStatus(tid, owner, status, None), lambda: self.store.update_status(tid, owner, status, None))
+        elif step == "variables":
+            self.perform(SetVariables(tid, owner, {"x": 1}), lambda: self.store.set_variables(tid, owner, {"x": 1}))
+        elif step == "result":
+            self.perform(SetResult(tid, owner, 2), lambda: self.store.set_result(tid, owner, 2))
+        elif step == "complete":
+            failed = TaskStatus.FAILED
+            self.perform(CompleteWithResult(tid, owner, failed, None, 3), lambda: self.store.complete_with_result(tid, owner, failed, None, 3))
+        elif step == "cancel":
+            self.perform(Cancel(tid, owner), lambda: self.store.cancel(tid, owner))
+        else:
+            self.perform(GetResult(tid, owner), lambda: self.store.get_result(tid, owner))
+
+    @precondition(lambda self: self.clock is not None)
+    @rule(owner=st.sampled_from(OWNERS[:-2]), intruder=st.sampled_from(OWNERS[:-1]), past_by_millis=st.sampled_from([0, 1]))
+    def an_expired_task_asked_by_another_owner(self, owner: str, intruder: str, past_by_millis: int) -> None:
+        """A task at or just past its expiry, asked about by its owner and by another: the intruder learns nothing (TS-15, SEC-3)."""
+        self.create_task(owner, "t/call", 1)
+        tid = self.created[-1] if self.created else None
+        if tid is None or tid not in self.state.tasks:
+            return
+        self.clock.advance((1 + past_by_millis) / 1000)
+        for who in (owner, intruder):
+            self.perform(Get(tid, who), lambda: self.store.get(tid, who))
+
     @precondition(lambda self: self.clock is not None)
     @rule(millis=st.integers(min_value=0, max_value=700))
     def advance_clock(self, millis: int) -> None:
@@ -249,7 +429,7 @@ class TaskStoreMachine(RuleBasedStateMachine):
         if deadlines:
             self.clock.set((data.draw(st.sampled_from(deadlines), label="expiry") + past_by_millis) / 1000)
 
-    @precondition(lambda self: any(not t.status.is_terminal for t in self.state.tasks.values()))
+    @precondition(lambda self: bool(self.live_tasks()))
     @rule(data=st.data(), step=st.sampled_from(["variables", "result", "status", "status", "complete", "cancel"]),
           result=small_values)
     def work_on_a_task(self, data: st.DataObject, step: str, result: Any) -> None:
@@ -259,8 +439,7 @@ class TaskStoreMachine(RuleBasedStateMachine):
         this one builds tasks up (variables, a staged result, status changes, completion), so the
         rules that only bite on a task with history get one to bite on.
         """
-        live = sorted(t for t, task in self.state.tasks.items() if not task.status.is_terminal)
-        task = self.state.tasks[data.draw(st.sampled_from(live), label="live task")]
+        task = self.state.tasks[data.draw(st.sampled_from(self.live_tasks()), label="live task")]
         tid, owner = task.task_id, task.owner_id
         if step == "variables":
             variables = {data.draw(st.sampled_from(["x", "y"]), label="name"): data.draw(st.sampled_from([None, 1, "é", [True]]), label="value")}

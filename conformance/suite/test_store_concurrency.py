@@ -29,6 +29,7 @@ from conformance import (
 )
 from conformance.harness import Checked, SyncStore
 from conformance.harness.together import run_together
+from conformance.harness.probes import refused_create
 from conformance.spec import covers, expect_error, require
 
 OWNER = "alice"
@@ -231,7 +232,7 @@ def test_concurrent_creates_never_pass_the_quota(limited_store: Callable[..., Sy
                     "when settled tasks do not fill the quota, losing the race is ConcurrentModificationError (retryable)")
         for _ in range(limit - len(final)):  # refused creates left nothing behind that holds a slot
             store.create(OWNER, "m")
-        expect_error("TS-6", ResourceExhaustedError, lambda: store.create(OWNER, "m"), f"{what}: a create once the quota is filled")
+        refused_create("TS-6", store, OWNER, ResourceExhaustedError, lambda: store.create(OWNER, "m"), f"{what}: a create once the quota is filled")
 
 
 @covers("TS-20")

@@ -53,6 +53,7 @@ from conformance.harness import FakeClock, Harness, SyncStore
 from conformance.harness.answers import refusal_clause
 from conformance.plugin.profiles import examples
 from conformance.harness.target import accepts_keyword
+from conformance.harness.probes import refused_create
 from conformance.spec import covers, expect_error, require
 from conformance.strategies.tasks import map_of_exact_size
 
@@ -155,7 +156,7 @@ def test_default_limits_follow_the_seeds(harness: Harness, store: SyncStore) -> 
     require("TS-1", (task.ttl, task.poll_interval) == (3_600_000, 500),
             f"a default task has ttl={task.ttl!r} pollInterval={task.poll_interval!r}; the seeds give 3600000 and 500")
     require("TS-5", store.create(OWNER, "m", ttl=86_400_000).ttl == 86_400_000, "the default maximum TTL 86400000 ms was not kept")
-    expect_error("TS-5", TtlExceededError, lambda: store.create(OWNER, "m", ttl=86_400_001), "create(ttl=86400001) under the default maximum")
+    refused_create("TS-5", store, OWNER, TtlExceededError, lambda: store.create(OWNER, "m", ttl=86_400_001), "create(ttl=86400001) under the default maximum")
 
     store.set_variables(task.task_id, OWNER, {"v": _nested(10)})
     error = expect_error("TS-11", VariableValidationError, lambda: store.set_variables(task.task_id, OWNER, {"v": _nested(11)}),
@@ -189,7 +190,7 @@ def test_default_limits_follow_the_seeds(harness: Harness, store: SyncStore) -> 
 @covers("TS-1", "TS-6", "TS-16")
 def test_default_quota_and_page_size(store: SyncStore) -> None:
     created = {store.create(OWNER, "m").task_id for _ in range(100)}
-    error = expect_error("TS-6", ResourceExhaustedError, lambda: store.create(OWNER, "m"), "the 101st create of one owner with default limits")
+    error = refused_create("TS-6", store, OWNER, ResourceExhaustedError, lambda: store.create(OWNER, "m"), "the 101st create of one owner with default limits")
     require("TS-6", error.limit == 100, f"ResourceExhaustedError.limit is {error.limit!r}; the seeds allow 100 live tasks per owner")
     first = store.list(OWNER)
     require("TS-16", len(first.tasks) == 50 and first.next_cursor is not None,
@@ -223,7 +224,11 @@ def _provoke_refusals(harness: Harness, store: SyncStore, clock: FakeClock | Non
     def expect(error_type: type[TaskError], call: Callable[[], Any], what: str) -> TaskError:
         # Whether the refusal comes at all is the rule of its own clause; its code and figures are TS-2's.
         method = what.split("(")[0].split(" ")[0].rstrip(":")
-        error = expect_error(refusal_clause(error_type, method) or "TS-2", error_type, call, what)
+        clause = refusal_clause(error_type, method) or "TS-2"
+        if method == "create":
+            error = refused_create(clause, store, owner, error_type, call, what)
+        else:
+            error = expect_error(clause, error_type, call, what)
         found.append((what, error_type, error))
         return error
 

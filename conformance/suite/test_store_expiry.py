@@ -26,7 +26,7 @@ from conformance import (
     TaskStatus,
 )
 from conformance.harness import FakeClock, Harness, SyncStore
-from conformance.harness.probes import raised
+from conformance.harness.probes import refused_create, raised
 from conformance.plugin.profiles import examples
 from conformance.spec import covers, expect_error, require
 
@@ -74,7 +74,7 @@ def test_expired_task_is_gone_to_every_operation(harness: Harness, limited_store
     require("TS-15", answer == {"r": 1} or isinstance(answer, NotReadyError),  # a live task's staged result: either (TS-13)
             f"get_result at exactly expiresAt answered {answer!r}; the task is still live")
     require("TS-15", sorted(_listed(store, OWNER)) == sorted([task.task_id, keep.task_id]), "a task at exactly its expiresAt is not listed")
-    expect_error("TS-15", ResourceExhaustedError, lambda: store.create(OWNER, "m"), "create while a task sits exactly at expiresAt (it still counts)")
+    refused_create("TS-15", store, OWNER, ResourceExhaustedError, lambda: store.create(OWNER, "m"), "create while a task sits exactly at expiresAt (it still counts)")
 
     fake_clock.advance(0.001)
     gone = _expected_gone(harness)

@@ -22,7 +22,7 @@ from conformance import (
 from conformance.harness import FakeClock, SyncStore
 from conformance.plugin.profiles import examples
 from conformance.spec import covers, expect_error, require
-from conformance.harness.probes import calls_as, indistinguishable, listed_ids, raised, stored_result
+from conformance.harness.probes import refused_create, calls_as, indistinguishable, listed_ids, raised, stored_result
 from conformance.strategies.owners import CLASHING_PAIRS, HOSTILE_OWNERS, SECRET_OWNER
 
 OWNER = "alice"
@@ -47,7 +47,7 @@ def test_quota_counts_live_tasks_terminal_ones_included(limited_store: Callable[
         elif how != "live":
             task = store.complete_with_result(task.task_id, OWNER, TaskStatus(how), None, {"n": n})
         mine.append(task)
-    error = expect_error("TS-6", ResourceExhaustedError, lambda: store.create(OWNER, "m"),
+    error = refused_create("TS-6", store, OWNER, ResourceExhaustedError, lambda: store.create(OWNER, "m"),
                          f"create number {limit + 1} with max_tasks_per_owner={limit} "
                          f"(held: {[t.status.value for t in mine]}; terminal tasks count)")
     require("TS-6", error.limit == limit and error.code == INTERNAL_ERROR,
@@ -66,13 +66,13 @@ def test_expired_tasks_leave_the_quota(limited_store: Callable[..., SyncStore], 
     short = store.create(OWNER, "m", ttl=1000)
     store.create(OWNER, "m", ttl=60_000)
     fake_clock.advance(1.0)  # exactly at the short task's expiry: it is live and counts
-    expect_error("TS-6", ResourceExhaustedError, lambda: store.create(OWNER, "m"),
+    refused_create("TS-6", store, OWNER, ResourceExhaustedError, lambda: store.create(OWNER, "m"),
                  "create while a task is exactly at its expiresAt (still live, so the quota is full)")
     fake_clock.advance(0.001)
     expect_error("TS-6", TaskNotFoundError, lambda: store.get(short.task_id, OWNER), "get 1 ms past expiry")
     fresh = store.create(OWNER, "m")  # the expired task no longer counts, cleaned up or not
     require("TS-6", store.get(fresh.task_id, OWNER) == fresh, "the create that took the expired task's slot did not stick")
-    expect_error("TS-6", ResourceExhaustedError, lambda: store.create(OWNER, "m"), "create with two live tasks and max_tasks_per_owner=2")
+    refused_create("TS-6", store, OWNER, ResourceExhaustedError, lambda: store.create(OWNER, "m"), "create with two live tasks and max_tasks_per_owner=2")
 
 
 # ---------------------------------------------------------------- TS-7: owner isolation

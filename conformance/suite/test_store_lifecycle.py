@@ -24,6 +24,7 @@ from conformance import (
 from conformance.harness import FakeClock, Harness, SyncStore
 from conformance.harness.answers import is_int
 from conformance.plugin.profiles import examples
+from conformance.harness.probes import refused_create
 from conformance.spec import covers, expect_error, require
 
 OWNER = "alice"
@@ -133,7 +134,7 @@ def test_request_method_is_a_bounded_string(limited_store: Callable[..., SyncSto
     over = "m" * (17 - width) + char  # 17 bytes, its last character straddling the limit
     refusals: list[tuple[object, str]] = [(over, "a 17-byte method"), (None, "None"), (5, "an int"), (b"tools/call", "bytes"), ("m\ud800", "a lone surrogate")]
     for method, what in refusals:
-        expect_error("TS-4", VariableValidationError, lambda: store.create(OWNER, method), f"create with {what} as request method ({method!r})")
+        refused_create("TS-4", store, OWNER, VariableValidationError, lambda: store.create(OWNER, method), f"create with {what} as request method ({method!r})")
     listed = store.list(OWNER).tasks
     require("TS-4", [t.task_id for t in listed] == [task.task_id], f"refused creates left tasks behind: the owner lists {len(listed)}")
 
@@ -212,7 +213,7 @@ def test_ttl_outside_range_is_refused_never_clamped(harness: Harness, make_store
     if top is not None:
         bad += [st.integers(min_value=top + 1), st.just(top + 1)]
     ttl = data.draw(st.one_of(*bad), label="ttl")
-    error = expect_error("TS-5", TtlExceededError, lambda: store.create(OWNER, "m", ttl=ttl), f"create(ttl={ttl!r}) with max_ttl_ms={top!r}")
+    error = refused_create("TS-5", store, OWNER, TtlExceededError, lambda: store.create(OWNER, "m", ttl=ttl), f"create(ttl={ttl!r}) with max_ttl_ms={top!r}")
     require("TS-5", type(error.requested_ms) is type(ttl) and error.requested_ms == ttl and error.max_ms == top,
             f"TtlExceededError(requested_ms={error.requested_ms!r}, max_ms={error.max_ms!r}); expected {ttl!r} and {top!r}")
     require("TS-5", error.code == INVALID_PARAMS, f"TtlExceededError carries code {error.code}, expected -32602")

@@ -26,7 +26,7 @@ from conformance import (
     TtlExceededError,
 )
 from conformance.harness import Checked, FakeClock, Harness, SyncStore
-from conformance.harness.probes import calls_as, indistinguishable, listed_ids, raised, state_of
+from conformance.harness.probes import refused_create, calls_as, indistinguishable, listed_ids, raised, state_of
 from conformance.harness.together import run_together
 from conformance.machines.isolation import OwnerIsolationMachine
 from conformance.plugin.profiles import examples
@@ -110,7 +110,7 @@ def test_lookalike_owners_never_share_a_quota(limited_store: Callable[..., SyncS
                 "another owner's tasks used up this owner's quota")
         held[owner] += 1
     for owner in owners:
-        expect_error("SEC-4", ResourceExhaustedError, lambda: store.create(owner, "m"),
+        refused_create("SEC-4", store, owner, ResourceExhaustedError, lambda: store.create(owner, "m"),
                      f"create by {owner!r} holding its {limit} tasks (look-alikes {owners!r} hold theirs)")
 
 
@@ -152,7 +152,7 @@ def test_ttls_over_the_maximum_are_refused_never_clamped(harness: Harness, make_
     maximum = harness.store_config(store).max_ttl_ms
     assume(maximum is not None)
     asked = maximum + excess
-    error = expect_error("SEC-9", TtlExceededError, lambda: store.create("alice", "m", ttl=asked),
+    error = refused_create("SEC-9", store, "alice", TtlExceededError, lambda: store.create("alice", "m", ttl=asked),
                          f"create with ttl={asked} ({excess} ms over max_ttl_ms={maximum})")
     require("SEC-9", (error.requested_ms, error.max_ms) == (asked, maximum),
             f"TtlExceededError carries requested_ms={error.requested_ms!r}, max_ms={error.max_ms!r}; expected {asked}, {maximum}")

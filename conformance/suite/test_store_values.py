@@ -37,7 +37,7 @@ from conformance.harness import FakeClock, Harness, SyncStore
 from conformance.plugin.profiles import examples
 from conformance.spec import covers, expect_error, require
 from conformance.strategies import json_values
-from conformance.harness.probes import OWNER, live_status_other_than, refused, same_json, require_json, state_of, stored_result, stray_errors_break
+from conformance.harness.probes import refused_create, OWNER, live_status_other_than, refused, same_json, require_json, state_of, stored_result, stray_errors_break
 
 INTRUDER = "mallory"
 #: Characters of one to four UTF-8 bytes that JSON writes as they are (no escapes).
@@ -551,7 +551,7 @@ def test_checks_run_in_the_documented_order(harness: Harness, limited_store: Cal
         (VariableValidationError, "create with a 9-byte method with the quota full", lambda: store.create(OWNER, "m" * 9)),
     ):
         expect_error("TS-20", error_type, call, what)
-    expect_error("TS-20", ResourceExhaustedError, lambda: store.create(OWNER, "m"), "a valid create with the quota full")
+    refused_create("TS-20", store, OWNER, ResourceExhaustedError, lambda: store.create(OWNER, "m"), "a valid create with the quota full")
     if clock is None:
         return
     # Expiry comes before the task's state; the lookup (owner) before expiry.

@@ -14,6 +14,7 @@ import json
 import math
 import re
 import sys
+import time
 from collections.abc import Callable, Mapping
 from contextvars import ContextVar
 from dataclasses import replace
@@ -32,6 +33,7 @@ from conformance import (
     TaskPage,
     TaskRecord,
     TaskStatus,
+    TtlExceededError,
     VariableSizeExceededError,
     VariableValidationError,
     VersionedRecord,
@@ -44,6 +46,7 @@ from conformance.contract.task_schema import (
     check_string,
     check_value,
     check_variables,
+    decode_record,
     encode_record,
     merge_variables,
 )
@@ -691,6 +694,77 @@ class TtlCheckedInSeconds(_BrokenStore):
         return super()._resolve_ttl(ttl, now)
 
 
+# --- Misses found by measuring the kit from outside (issue 13) -----------------------------
+
+
+class CreatedAtFromWallClock(_BrokenStore):
+    """Stamps a new task's times from the wall clock instead of the clock it was given."""
+
+    violates = "TS-4"
+
+    async def create(self, owner_id: str, request_method: str, ttl: int | None = None) -> TaskRecord:
+        given = self._clock
+        self._clock = time.time
+        try:
+            return await super().create(owner_id, request_method, ttl)
+        finally:
+            self._clock = given
+
+
+class CreateWritesBeforeTtlRefusal(_BrokenStore):
+    """Writes the new task first and checks its TTL afterwards, leaving the task behind when it refuses."""
+
+    violates = "TS-5"
+    also = ("TS-20",)  # the same rule, stated in SPEC.md under these clauses too
+
+    async def create(self, owner_id: str, request_method: str, ttl: int | None = None) -> TaskRecord:
+        try:
+            self._resolve_ttl(ttl, self._clock())
+        except TtlExceededError:
+            await super().create(owner_id, request_method, None)  # written with the default TTL...
+            raise  # ...and then refused
+        return await super().create(owner_id, request_method, ttl)
+
+
+class GetResultNeverReady(_BrokenStore):
+    """Answers get_result with NotReadyError whatever the task holds, finished or not."""
+
+    violates = "TS-13"
+
+    async def get_result(self, task_id: str, owner_id: str) -> Any:
+        task = await self.get(task_id, owner_id)
+        raise NotReadyError(task_id, task.status)
+
+
+class LastPageLosesItsCursor(_BrokenStore):
+    """Offers a next cursor only while more than one task follows the page, so a lone last task is never listed."""
+
+    violates = "TS-16"
+
+    async def list(self, owner_id: str, cursor: str | None = None, limit: int | None = None) -> TaskPage:
+        page = await super().list(owner_id, cursor, limit)
+        if page.next_cursor is None:
+            return page
+        following = await super().list(owner_id, page.next_cursor, limit)
+        return page if len(following.tasks) > 1 else TaskPage(page.tasks, None)
+
+
+class CleanupAtTheExpiryInstant(_BrokenStore):
+    """Sweeps expired tasks itself, counting a task as expired at its expiresAt instant (the boundary is exclusive)."""
+
+    violates = "TS-22"
+    also = ("TS-15",)  # the same rule, stated in SPEC.md under these clauses too
+
+    async def cleanup_expired(self) -> int:
+        now = self._clock()
+        removed = 0
+        for key, stored in await self.backend.list_by_prefix(KEY_ROOT):
+            record, _pending = decode_record(stored.data, stored.version)
+            if record.expires_at is not None and now >= record.expires_at and await self.backend.delete(key):
+                removed += 1
+        return removed
+
+
 GALLERY: list[type[_BrokenStore]] = [
     ForeignTaskSaysOwned,
     SeedPrefixListing,
@@ -722,4 +796,9 @@ GALLERY: list[type[_BrokenStore]] = [
     CompactFloats,
     ValidatesByDumping,
     TtlCheckedInSeconds,
+    CreatedAtFromWallClock,
+    CreateWritesBeforeTtlRefusal,
+    GetResultNeverReady,
+    LastPageLosesItsCursor,
+    CleanupAtTheExpiryInstant,
 ]
