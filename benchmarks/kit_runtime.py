@@ -23,13 +23,14 @@ sys.path.insert(0, str(ROOT))
 
 from tests.backends.correct import CORRECT_TARGETS  # noqa: E402
 
-#: The correct backends (a store target is named by a factory ending in ``_store``).
+#: The correct backends; ``--stores`` adds the correct task stores.
 DEFAULT_TARGETS = [spec for flag, spec in CORRECT_TARGETS if flag == "--backend"]
+FLAGS = {spec: flag for flag, spec in CORRECT_TARGETS}
 
 
 def run_once(spec: str, loop: str, workdir: Path, extra: Sequence[str] = ()) -> tuple[float, dict]:
     """One ``python -m pytest --backend=SPEC`` (plus ``extra`` options) in ``workdir``: wall seconds and the JSON verdict."""
-    flag = "--store" if spec.endswith("_store") else "--backend"
+    flag = FLAGS.get(spec, "--store" if spec.endswith("_store") else "--backend")
     report = workdir / "report.json"
     report.unlink(missing_ok=True)  # a run that writes no verdict must not be read as the last one's
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
@@ -47,7 +48,10 @@ def main() -> None:
     parser.add_argument("targets", nargs="*", default=DEFAULT_TARGETS)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--loop", default="asyncio")
+    parser.add_argument("--stores", action="store_true", help="check the correct task stores too")
     args = parser.parse_args()
+    if args.stores and args.targets == DEFAULT_TARGETS:
+        args.targets = [spec for _flag, spec in CORRECT_TARGETS]
     print(f"| target | loop | runs | tests per run | wall s (median) | wall s (max) | false alarms |")
     print("|---|---|---|---|---|---|---|")
     with tempfile.TemporaryDirectory() as tmp:

@@ -72,7 +72,7 @@ def test_prefix_matches_literally(harness: Harness, family: list[str], data: st.
             require("BK-12", problem is None, f"list_by_prefix({prefix!r}): {problem}")
 
 
-@covers("BK-12")
+@covers("BK-12", "SEC-1")
 def test_prefix_edge_cases(backend: SyncBackend) -> None:
     data = record_bytes("x", None)
     for key in ("a", "a:", "a:b", "ab", "A:b", "b", "a%", "a_", "a*", "a\\"):

@@ -137,7 +137,7 @@ def test_store_offers_the_task_store_methods(store: SyncStore) -> None:
     require("TS-1", isinstance(removed, int) and not isinstance(removed, bool), f"cleanup_expired returned {removed!r}, not an int")
 
 
-@covers("TS-1", "TS-5", "TS-11", "TS-12")
+@covers("TS-1", "TS-5", "TS-11", "TS-12", "SEC-6")
 def test_default_limits_follow_the_seeds(harness: Harness, store: SyncStore) -> None:
     config = harness.store_config(store)
     # Over a backend that declares a record limit, the seeds' sizes lowered to fit it (BK-14).
@@ -187,7 +187,7 @@ def test_default_limits_follow_the_seeds(harness: Harness, store: SyncStore) -> 
         expect_error("TS-1", AnonymousAccessError, lambda: store.create(anonymous, "m"), f"create({anonymous!r}, ...) with the default security")
 
 
-@covers("TS-1", "TS-6", "TS-16")
+@covers("TS-1", "TS-6", "TS-16", "SEC-4")
 def test_default_quota_and_page_size(store: SyncStore) -> None:
     created = {store.create(OWNER, "m").task_id for _ in range(100)}
     error = refused_create("TS-6", store, OWNER, ResourceExhaustedError, lambda: store.create(OWNER, "m"), "the 101st create of one owner with default limits")
@@ -290,7 +290,7 @@ def test_failures_carry_their_json_rpc_codes_and_figures(harness: Harness, limit
                     f"{what}: InvalidTransitionError(current={error.current!r}, requested={error.requested!r}); expected cancelled, working")
 
 
-@covers("TS-2")
+@covers("TS-2", "SEC-3")
 def test_messages_never_name_an_owner(harness: Harness, limited_store: Callable[..., SyncStore], clock: FakeClock | None) -> None:
     store = limited_store(config=SMALL)
     refusals = _provoke_refusals(harness, store, clock, SECRET_OWNER)
@@ -360,7 +360,7 @@ def test_anonymous_owners_are_refused_by_every_method(store: SyncStore) -> None:
     require("TS-3", isinstance(store.cleanup_expired(), int), "cleanup_expired takes no owner and is never refused")
 
 
-@covers("TS-3")
+@covers("TS-3", "SEC-9")
 def test_unusable_owner_ids_are_refused_even_when_anonymous_is_allowed(harness: Harness, make_store: Callable[..., SyncStore]) -> None:
     store = _secured_store(harness, make_store, SecurityConfig(allow_anonymous=True))
     # Anonymous owners become usable, and they are distinct owners.
@@ -380,7 +380,7 @@ def test_unusable_owner_ids_are_refused_even_when_anonymous_is_allowed(harness: 
                 f"an owner id of exactly 1,024 UTF-8 bytes ({usable[:3]!r}...) was not usable")
 
 
-@covers("TS-3")
+@covers("TS-3", "SEC-9")
 @settings(max_examples=examples(20))
 @given(limit=st.integers(min_value=4, max_value=12), char=st.sampled_from(["é", "€", "🔑", "ß", "中"]), data=st.data())
 def test_owner_ids_are_bounded_in_utf8_bytes(harness: Harness, make_store: Callable[..., SyncStore], limit: int, char: str, data: st.DataObject) -> None:
@@ -398,7 +398,7 @@ def test_owner_ids_are_bounded_in_utf8_bytes(harness: Harness, make_store: Calla
     expect_error("TS-3", AnonymousAccessError, lambda: store.list(over), f"list by an owner id of {limit + 1} UTF-8 bytes")
 
 
-@covers("TS-3")
+@covers("TS-3", "SEC-9")
 def test_anonymous_owner_ids_are_configurable(harness: Harness, make_store: Callable[..., SyncStore]) -> None:
     store = _secured_store(harness, make_store, SecurityConfig(anonymous_owner_ids=frozenset({"guest"})))
     expect_error("TS-3", AnonymousAccessError, lambda: store.create("guest", "m"), "create by 'guest' with anonymous_owner_ids={'guest'}")

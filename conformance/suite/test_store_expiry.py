@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from conformance import (
@@ -109,6 +109,8 @@ def test_expired_task_is_gone_to_every_operation(harness: Harness, limited_store
                   min_size=1, max_size=10),
     wait=st.integers(min_value=0, max_value=4000),
 )
+# The boundary, every run: one task exactly at its expiry instant (live), one a millisecond past, one a millisecond short.
+@example(ttls=[(OWNER, 1000, 0), (OTHER, 999, 0), (OWNER, 1001, 0)], wait=1000)
 def test_cleanup_removes_exactly_the_expired(harness: Harness, make_store: Callable[..., SyncStore], fake_clock: FakeClock,
                                             ttls: list[tuple[str, int, int]], wait: int) -> None:
     store = make_store()

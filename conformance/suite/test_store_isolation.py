@@ -31,7 +31,7 @@ OWNER = "alice"
 # ---------------------------------------------------------------- TS-6: the quota
 
 
-@covers("TS-6")
+@covers("TS-6", "SEC-4")
 @settings(max_examples=examples(20))
 @given(limit=st.integers(min_value=1, max_value=4), data=st.data())
 def test_quota_counts_live_tasks_terminal_ones_included(limited_store: Callable[..., SyncStore], limit: int, data: st.DataObject) -> None:
@@ -60,7 +60,7 @@ def test_quota_counts_live_tasks_terminal_ones_included(limited_store: Callable[
     require("TS-6", len({t.task_id for t in others}) == limit, "another owner could not fill its own quota")
 
 
-@covers("TS-6")
+@covers("TS-6", "SEC-4")
 def test_expired_tasks_leave_the_quota(limited_store: Callable[..., SyncStore], fake_clock: FakeClock) -> None:
     store = limited_store(config=StoreConfig(max_tasks_per_owner=2))
     short = store.create(OWNER, "m", ttl=1000)
@@ -134,7 +134,7 @@ def test_listings_never_show_another_owners_task(make_store: Callable[..., SyncS
                     f"{owner!r}'s task reads back with owner {task.owner_id!r}")
 
 
-@covers("TS-7")
+@covers("TS-7", "SEC-3")
 def test_malformed_task_ids_are_not_found(store: SyncStore) -> None:
     task = store.create(OWNER, "m")
     tid = task.task_id

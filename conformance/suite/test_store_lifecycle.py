@@ -120,7 +120,7 @@ def test_task_ids_are_never_reused(store: SyncStore, clock: FakeClock | None) ->
             seen.add(task.task_id)
 
 
-@covers("TS-4")
+@covers("TS-4", "SEC-6")
 @settings(max_examples=examples(20))
 @given(char=st.sampled_from(["é", "€", "🔑", "ß", "中"]), data=st.data())
 def test_request_method_is_a_bounded_string(limited_store: Callable[..., SyncStore], char: str, data: st.DataObject) -> None:
@@ -198,7 +198,7 @@ def test_ttl_is_the_default_or_kept_exactly(harness: Harness, make_store: Callab
         require("TS-5", store.get(task.task_id, OWNER).ttl == want, f"the TTL {want!r} did not read back")
 
 
-@covers("TS-5")
+@covers("TS-5", "SEC-9")
 @settings(max_examples=examples(20))
 @given(data=st.data())
 def test_ttl_outside_range_is_refused_never_clamped(harness: Harness, make_store: Callable[..., SyncStore], data: st.DataObject) -> None:
@@ -249,7 +249,7 @@ def test_no_default_ttl_means_never_expiring(limited_store: Callable[..., SyncSt
     require("TS-5", store.cleanup_expired() == 0, "cleanup removed a task without a TTL")
 
 
-@covers("TS-5", "TS-2")
+@covers("TS-5", "TS-2", "SEC-9")
 def test_ttl_without_maximum_never_escapes_as_a_foreign_error(limited_store: Callable[..., SyncStore]) -> None:
     """With no maximum, a TTL too long to write down must still be kept or refused as a TaskError."""
     store = limited_store(config=StoreConfig(default_ttl_ms=None, max_ttl_ms=None))

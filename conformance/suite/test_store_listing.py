@@ -11,7 +11,7 @@ import string
 from collections.abc import Callable
 from typing import Any
 
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from conformance import INVALID_PARAMS, InvalidCursorError, StoreConfig, TaskPage, TaskRecord
@@ -81,6 +81,10 @@ def _check_complete(walk: _Walk, expected: list[TaskRecord], limit: int | None, 
     plan=st.lists(st.tuples(st.sampled_from([OWNER, OWNER, OTHER]), st.sampled_from([0, 0, 0, 1, 7])), max_size=11),
     limit=st.integers(min_value=1, max_value=4),
 )
+# The page-size boundaries, every run: pages exactly full (no trailing empty page), one task over, all in one millisecond.
+@example(plan=[(OWNER, 0)] * 4, limit=2)
+@example(plan=[(OWNER, 0)] * 5, limit=2)
+@example(plan=[(OWNER, 0)] * 3, limit=3)
 def test_pages_hold_every_task_once_newest_first(make_store: Callable[..., SyncStore], clock: FakeClock | None,
                                                  plan: list[tuple[str, int]], limit: int) -> None:
     store = make_store()
@@ -210,7 +214,7 @@ def test_malformed_cursors_are_refused(store: SyncStore) -> None:
             "the genuine cursor no longer works after the refused ones")
 
 
-@covers("TS-17")
+@covers("TS-17", "SEC-3")
 @settings(max_examples=examples(20))
 @given(pair=st.sampled_from([("alice", "bob"), ("a", "a:b"), ("a:b", "a"), ("A", "a"), ("ß", "ss"), ("é", "e\u0301"), ("a", "a ")]),
        theirs=st.integers(min_value=2, max_value=4))

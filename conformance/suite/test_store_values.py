@@ -148,7 +148,7 @@ def test_terminal_tasks_keep_their_variables_and_result(store: SyncStore) -> Non
 # ---------------------------------------------------------------- TS-11: plain, bounded JSON
 
 
-@covers("TS-11")
+@covers("TS-11", "SEC-5")
 @settings(max_examples=examples(20))
 @given(limit=st.integers(min_value=1, max_value=4), data=st.data())
 def test_depth_limit_is_exact(limited_store: Callable[..., SyncStore], limit: int, data: st.DataObject) -> None:
@@ -170,7 +170,7 @@ def test_depth_limit_is_exact(limited_store: Callable[..., SyncStore], limit: in
         require("TS-11", error.reason == "depth", f"{what} of a value too deep was refused with reason {error.reason!r}, not 'depth'")
 
 
-@covers("TS-11")
+@covers("TS-11", "SEC-5")
 def test_depth_counts_containers_only(limited_store: Callable[..., SyncStore]) -> None:
     store = limited_store(config=StoreConfig(max_depth=2))
     task = store.create(OWNER, "m")
@@ -338,7 +338,7 @@ def test_merged_variables_are_bounded_exactly(limited_store: Callable[..., SyncS
             f"deleting 'a' while adding 'c' should leave exactly {limit} bytes of 'b' and 'c'; got {written.variables!r}")
 
 
-@covers("TS-12")
+@covers("TS-12", "SEC-6")
 @settings(max_examples=examples(20))
 @given(shape=st.sampled_from(["string", "list", "object"]), char=WIDE_CHARS)
 def test_result_size_is_bounded_exactly(limited_store: Callable[..., SyncStore], shape: str, char: str) -> None:

@@ -246,4 +246,11 @@ CORRECT_TARGETS: list[tuple[str, str]] = [
     ("--backend", "tests.backends.correct:YieldingBackend"),
     ("--backend", "tests.backends.correct:HidingBackend"),
     ("--store", "reference_backend:in_memory_task_store"),
+    # Written from SPEC.md and the public API alone, each with its own reasonable choices (tests/independent).
+    ("--backend", "tests.independent.backends_a:DictBackend"),
+    ("--backend", "tests.independent.backends_a:ThreadedCounterBackend"),
+    ("--backend", "tests.independent.backends_b:YieldingHiddenBackend"),
+    ("--backend", "tests.independent.backends_b:SortedHiddenBackend"),
+    ("--store", "tests.independent.store_locked_dict:LockedDictStore"),
+    ("--store", "tests.independent.store_cas_retry:CasRetryStore"),
 ]
