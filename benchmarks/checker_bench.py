@@ -72,9 +72,9 @@ def simulate(
         else:
             op = ListByPrefix("key-")
         expectation = model.expect(state, op)
-        outcome = expectation.allowed[0]
+        outcome = expectation.example()
         if not unknown or takes_effect:
-            state = expectation.after
+            state = expectation.then(outcome)
         if isinstance(outcome, Returned):
             value = outcome.value
             if isinstance(value, VersionedRecord):

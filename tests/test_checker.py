@@ -80,7 +80,8 @@ def both(history: History, **kwargs: object) -> str:
     fast = check(history, MODEL, cheap=False, **kwargs)
     slow = check(history, MODEL, cheap=False, fast=False, **kwargs)
     assert fast.status == slow.status, (fast, slow)
-    assert len(fast.linearization) == len(slow.linearization)
+    # (The longest order each found may differ: the fast path folds unread unknown writes that leave
+    # one state, a version known only by its bound, into one step.)
     return fast.status
 
 

@@ -1381,3 +1381,18 @@ def test_model_names_clauses() -> None:
     assert hidden.expect(later, Get(tid, "alice")).allowed[0].error == "TaskNotFoundError"  # type: ignore[union-attr]
     assert {o.value for o in hidden.expect(later, CleanupExpired()).allowed} == {0, 1}  # type: ignore[union-attr]
     assert len({state, state.at(state.now)}) == 1, "states are hashable"
+
+
+def test_messages_cut_long_ids_to_80_characters() -> None:
+    """Reference only (TS-2): the reference quotes at most 80 characters of a caller's value in a message."""
+    store = GenericTaskStore(InMemoryBackend())
+
+    async def ask() -> TaskNotFoundError:
+        try:
+            await store.get("x" * 10_000, "alice")
+        except TaskNotFoundError as error:
+            return error
+        raise AssertionError("a 10,000-character id was found")
+
+    error = anyio.run(ask)
+    assert "x" * 81 not in str(error) and "x" * 20 in str(error)

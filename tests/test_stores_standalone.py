@@ -332,6 +332,43 @@ async def shows_ttl_over_by_milliseconds(make: Make, clock: FakeClock) -> None:
     assert [task.ttl for task in (await store.list(OWNER)).tasks] == [maximum + 999]
 
 
+async def shows_wall_clock_stamps(make: Make, clock: FakeClock) -> None:
+    store = make()
+    task = await store.create(OWNER, METHOD)
+    assert task.created_at != clock(), (task.created_at, clock())
+
+
+async def shows_refused_ttl_written(make: Make, clock: FakeClock) -> None:
+    store = make()
+    assert isinstance(await raised(store.create(OWNER, METHOD, store.config.max_ttl_ms + 1)), Exception)
+    assert len((await store.list(OWNER)).tasks) == 1  # the refused create left a task behind
+
+
+async def shows_finished_result_not_ready(make: Make, clock: FakeClock) -> None:
+    store = make()
+    task_id = await new_task(store)
+    await store.complete_with_result(task_id, OWNER, TaskStatus.COMPLETED, None, {"done": True})
+    assert isinstance(await raised(store.get_result(task_id, OWNER)), NotReadyError)
+
+
+async def shows_last_task_unlisted(make: Make, clock: FakeClock) -> None:
+    store = make()
+    created = {await new_task(store) for _ in range(3)}
+    first = await store.list(OWNER, limit=2)
+    listed = {task.task_id for task in first.tasks}
+    if first.next_cursor is not None:
+        listed |= {task.task_id for task in (await store.list(OWNER, cursor=first.next_cursor, limit=2)).tasks}
+    assert listed != created, "every task was listed"
+
+
+async def shows_cleanup_at_the_instant(make: Make, clock: FakeClock) -> None:
+    store = make()
+    task_id = await new_task(store, ttl=1000)
+    clock.advance(1.0)  # exactly at expiresAt: still live
+    assert await store.cleanup_expired() == 1
+    assert isinstance(await raised(store.get(task_id, OWNER)), TaskNotFoundError)
+
+
 DEMONSTRATIONS: dict[type[Any], Demonstration] = {
     broken.ForeignTaskSaysOwned: shows_foreign_task_told_apart,
     broken.SeedPrefixListing: shows_prefix_listing,
@@ -363,6 +400,11 @@ DEMONSTRATIONS: dict[type[Any], Demonstration] = {
     broken.CompactFloats: shows_float_digits_lost,
     broken.ValidatesByDumping: shows_non_json_accepted,
     broken.TtlCheckedInSeconds: shows_ttl_over_by_milliseconds,
+    broken.CreatedAtFromWallClock: shows_wall_clock_stamps,
+    broken.CreateWritesBeforeTtlRefusal: shows_refused_ttl_written,
+    broken.GetResultNeverReady: shows_finished_result_not_ready,
+    broken.LastPageLosesItsCursor: shows_last_task_unlisted,
+    broken.CleanupAtTheExpiryInstant: shows_cleanup_at_the_instant,
 }
 
 

@@ -123,12 +123,18 @@ def _version_fits(known: Version, observed: int) -> bool:
 
 @dataclass(frozen=True)
 class NewVersion:
-    """A successful write handed any version above ``floor`` (BK-5, BK-6: versions only rise; how far is free)."""
+    """A successful write handed any version above ``floor`` (BK-5, BK-6: versions only rise; how far is free).
+
+    ``stepwise``: exactly ``floor + 1`` (the narrower oracle the checker searches first).
+    """
 
     floor: int
+    stepwise: bool = False
 
     def matches(self, outcome: object) -> bool:
-        return isinstance(outcome, Returned) and _is_version(outcome.value) and outcome.value > self.floor  # type: ignore[operator]
+        if not (isinstance(outcome, Returned) and _is_version(outcome.value)):
+            return False
+        return outcome.value == self.floor + 1 if self.stepwise else outcome.value > self.floor  # type: ignore[operator]
 
     def example(self) -> Returned:
         return Returned(self.floor + 1)
@@ -261,8 +267,15 @@ class KVState:
 class KVModel:
     """The StorageBackend contract as a pure function from (state, operation) to expectation."""
 
-    def __init__(self, expired_records: ExpiredRecords = ExpiredRecords.KEPT_UNTIL_CLEANUP) -> None:
+    def __init__(self, expired_records: ExpiredRecords = ExpiredRecords.KEPT_UNTIL_CLEANUP, *, stepwise: bool = False) -> None:
         self.expired_records = expired_records
+        #: Versions exactly one above the last, from 1: the common way, and the one the checker
+        #: searches first, because it fixes where each write goes; the contract allows any rise.
+        self.stepwise = stepwise
+
+    def stepwise_twin(self) -> KVModel:
+        """The same model with versions that rise by exactly one (a narrower oracle, for a first fast search)."""
+        return KVModel(self.expired_records, stepwise=True)
 
     @property
     def hides_expired(self) -> bool:
@@ -298,14 +311,14 @@ class KVModel:
         """
         return isinstance(op, (Get, ListByPrefix)) or isinstance(outcome, Raised)
 
-    @staticmethod
-    def _written(state: KVState, key: str, data: bytes, floor: int) -> Successor:
+    def _written(self, state: KVState, key: str, data: bytes, floor: int) -> Successor:
         """The state a write leaves: its data at the version it was handed (unknown: only above ``floor``)."""
+        unknown: Version = floor + 1 if self.stepwise else Unknown(floor)
 
         def successor(outcome: object) -> KVState:
             if isinstance(outcome, Raised):
                 return state
-            version = outcome.value if isinstance(outcome, Returned) else Unknown(floor)
+            version = outcome.value if isinstance(outcome, Returned) else unknown
             return state.with_record(key, data, version)  # type: ignore[arg-type]
 
         return successor
@@ -322,7 +335,7 @@ class KVModel:
             stored, absent_clause = self._lookup(state, op.key)
             floor = 0 if stored is None else stored.floor
             clause = ("BK-17" if absent_clause == "BK-17" else "BK-5") if stored is None else "BK-6"
-            return Expectation(clause, (NewVersion(floor),), self._written(state, op.key, op.data, floor))
+            return Expectation(clause, (NewVersion(floor, self.stepwise),), self._written(state, op.key, op.data, floor))
         if isinstance(op, PutIfVersion):
             stored, absent_clause = self._lookup(state, op.key)
             if stored is None:
@@ -332,16 +345,16 @@ class KVModel:
                     return Expectation(clause, (refused,), state)
                 # No version below 1 is ever handed out, so the task store never sends one: reading
                 # it as "create if absent" is as good as refusing it (BK-9).
-                return Expectation(clause, (refused, NewVersion(0)), self._written(state, op.key, op.data, 0))
+                return Expectation(clause, (refused, NewVersion(0, self.stepwise)), self._written(state, op.key, op.data, 0))
             if isinstance(stored.version, Unknown):
                 allowed: tuple[Any, ...] = (ConflictAt(op.key, op.expected_version, stored.floor),)
                 if stored.version.admits(op.expected_version):
-                    allowed += (NewVersion(op.expected_version),)
+                    allowed += (NewVersion(op.expected_version, self.stepwise),)
                 return Expectation("BK-8", allowed, self._written(state, op.key, op.data, max(op.expected_version, stored.floor)))
             if stored.version != op.expected_version:
                 conflict = Raised("VersionConflictError", op.key, op.expected_version, stored.version)
                 return Expectation("BK-8", (conflict,), state)
-            return Expectation("BK-7", (NewVersion(stored.version),), self._written(state, op.key, op.data, stored.version))
+            return Expectation("BK-7", (NewVersion(stored.version, self.stepwise),), self._written(state, op.key, op.data, stored.version))
         if isinstance(op, Delete):
             stored, absent_clause = self._lookup(state, op.key)
             if stored is None:
