@@ -22,10 +22,19 @@ BROKEN = [("--backend", f"tests.backends.broken:{cls.__name__}", cls) for cls in
 ]
 
 
-#: Correct targets checked on asyncio alone, with the reason; every other runs on both loops.
+#: Correct targets the self-tests check on one loop, to keep the project's tests well under 15
+#: minutes on 2 cores; every other runs on both. Each of them passes on both loops, twice in a
+#: row, in `python benchmarks/kit_runtime.py --stores --loop all --repeats 2` (benchmarks/RESULTS.md).
 ONE_LOOP = {
     # Its calls run on worker threads, which tests/test_engine_sqlite.py runs on trio too.
     "tests.backends.correct:threaded_backend_on_the_wall_clock": "asyncio",
+    # The slowest whole-kit runs, spread over the two loops.
+    "tests.backends.correct:YieldingBackend": "trio",
+    "tests.backends.correct:HidingBackend": "asyncio",
+    "tests.independent.backends_a:DictBackend": "asyncio",
+    "tests.independent.backends_a:ThreadedCounterBackend": "trio",
+    "tests.independent.backends_b:YieldingHiddenBackend": "asyncio",
+    "tests.independent.backends_b:SortedHiddenBackend": "trio",
 }
 
 
