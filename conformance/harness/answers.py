@@ -12,6 +12,7 @@ from conformance.contract.task_errors import (
     InvalidCursorError,
     InvalidTransitionError,
     NotReadyError,
+    TASK_ERRORS,
     ResourceExhaustedError,
     TaskError,
     TaskExpiredError,
@@ -179,6 +180,12 @@ def refusal_clause(error_type: type[BaseException], method: str) -> str | None:
         if issubclass(error_type, kind):
             return clause
     return None
+
+
+def refusal_clause_named(error: str, method: str) -> str | None:
+    """``refusal_clause`` by the error's class name (as a model's outcome names it)."""
+    kind = next((k for k in TASK_ERRORS if k.__name__ == error), None)
+    return refusal_clause(kind, method) if kind is not None else None
 
 
 def unexpected_store_error(method: str, error: BaseException) -> str | None:

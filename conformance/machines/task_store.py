@@ -19,6 +19,7 @@ from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, 
 from conformance.contract.record import canonical_json
 from conformance.contract.task import TaskPage, TaskRecord, TaskStatus
 from conformance.contract.task_errors import TaskError, TaskNotFoundError
+from conformance.harness.answers import refusal_clause_named
 from conformance.harness.probes import indistinguishable
 from conformance.harness.harness import Harness
 from conformance.models.tasks import (
@@ -34,8 +35,10 @@ from conformance.models.tasks import (
     ListTasks,
     Outcome,
     PageView,
+    Raised,
     Returned,
     SetResult,
+    TaskView,
     SetVariables,
     TaskModel,
     TaskOperation,
@@ -87,6 +90,10 @@ def _filled(base: dict[str, Any], target: int, longest: int, wide: str) -> dict[
     return added if len(canonical_json({**base, **added})) == target else None
 
 
+#: The names of a task record's own fields (SEC-7): a variable named so must stay a variable.
+RECORD_FIELDS = frozenset({"ownerId", "expiresAt", "task", "taskId", "status", "version", "pending", "format", "result"})
+
+
 class TaskStoreMachine(RuleBasedStateMachine):
     """Drives one fresh task store per example against the TaskStore model. Build with ``for_harness``."""
 
@@ -125,10 +132,32 @@ class TaskStoreMachine(RuleBasedStateMachine):
 
     @staticmethod
     def refine(op: TaskOperation, expectation: Expectation, outcome: Outcome) -> str:
-        """A listing that shows another owner's task is an isolation failure, whatever else is wrong with the page."""
+        """The rule a mismatch breaks, where it is more specific than the expectation's clause.
+
+        A listing that shows another owner's task is an isolation failure, whatever else is wrong
+        with the page; a refusal where the contract has the call succeed breaks the rule of that
+        refusal (a quota refused too soon is TS-6's); a merge that changed anything of the task
+        but its variables let data reach the record's own fields (SEC-7).
+        """
         if isinstance(op, ListTasks) and isinstance(outcome, Returned) and isinstance(outcome.value, PageView):
             if any(task.owner_id != op.owner_id for task in outcome.value.tasks):
                 return "TS-7"
+        allowed = expectation.allowed
+        succeeds = bool(allowed) and all(isinstance(a, Returned) for a in allowed)
+        if isinstance(op, SetVariables) and succeeds and isinstance(op.variables, dict) and set(op.variables) & RECORD_FIELDS:
+            return "SEC-7"  # a merge naming the record's own fields went wrong: the names did not stay data
+        if isinstance(outcome, Raised) and succeeds:
+            return refusal_clause_named(outcome.error, op.name()) or expectation.clause
+        if isinstance(op, SetVariables) and isinstance(outcome, Returned) and isinstance(outcome.value, TaskView):
+            want = [a.value for a in allowed if isinstance(a, Returned) and isinstance(a.value, TaskView)]
+            if want and all(replace(outcome.value, variables=w.variables, updated_ms=w.updated_ms) != w for w in want):
+                return "SEC-7"
+            got = json.loads(outcome.value.variables)
+            for w in want:
+                expected = json.loads(w.variables)
+                differing = {k for k in set(got) | set(expected) if got.get(k, ...) != expected.get(k, ...)}
+                if differing & RECORD_FIELDS:  # a variable named like the record's own fields did not stay data
+                    return "SEC-7"
         return expectation.clause
 
     def perform(self, op: TaskOperation, call: Callable[[], Any]) -> Any:

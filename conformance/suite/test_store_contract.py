@@ -261,15 +261,16 @@ def _provoke_refusals(harness: Harness, store: SyncStore, clock: FakeClock | Non
     return found
 
 
-@covers("TS-2")
+@covers("TS-2", "TS-5", "TS-6", "TS-12")
 def test_failures_carry_their_json_rpc_codes_and_figures(harness: Harness, limited_store: Callable[..., SyncStore], clock: FakeClock | None) -> None:
     store = limited_store(config=SMALL)
     for what, expected, error in _provoke_refusals(harness, store, clock, OWNER):
         want = INVALID_PARAMS if issubclass(expected, INVALID_PARAMS_ERRORS) else INTERNAL_ERROR
         require("TS-2", error.code == want,
                 f"{what} raised {type(error).__name__} with code {error.code}; a {expected.__name__} carries {want}")
+        # Each figure's value is its own clause's rule (how a size is measured is TS-12's); TS-2's is that it is there.
         if isinstance(error, VariableSizeExceededError):
-            require("TS-2", (error.limit_bytes, error.actual_bytes) == (40, len(canonical_json({"a": "x" * 8, "b": "y" * 8, "c": "z" * 8}))),
+            require("TS-12", (error.limit_bytes, error.actual_bytes) == (40, len(canonical_json({"a": "x" * 8, "b": "y" * 8, "c": "z" * 8}))),
                     f"{what}: VariableSizeExceededError(limit_bytes={error.limit_bytes!r}, actual_bytes={error.actual_bytes!r}); "
                     "expected 40 and the canonical JSON size of the merged map, 46")
         elif isinstance(error, VariableValidationError):
@@ -279,10 +280,10 @@ def test_failures_carry_their_json_rpc_codes_and_figures(harness: Harness, limit
             expected_reason = "depth" if "deep" in what else "string"
             require("TS-2", error.reason == expected_reason, f"{what}: reason is {error.reason!r}, expected {expected_reason!r}")
         elif isinstance(error, TtlExceededError):
-            require("TS-2", (error.requested_ms, error.max_ms) == (120_001, 120_000),
+            require("TS-5", (error.requested_ms, error.max_ms) == (120_001, 120_000),
                     f"{what}: TtlExceededError(requested_ms={error.requested_ms!r}, max_ms={error.max_ms!r}); expected 120001, 120000")
         elif isinstance(error, ResourceExhaustedError):
-            require("TS-2", error.limit == 2, f"{what}: ResourceExhaustedError.limit is {error.limit!r}, expected 2")
+            require("TS-6", error.limit == 2, f"{what}: ResourceExhaustedError.limit is {error.limit!r}, expected 2")
         elif isinstance(error, NotReadyError):
             require("TS-2", error.status == TaskStatus.WORKING, f"{what}: NotReadyError.status is {error.status!r}, expected working")
         elif isinstance(error, InvalidTransitionError) and "update_status" in what:

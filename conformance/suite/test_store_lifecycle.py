@@ -120,7 +120,7 @@ def test_task_ids_are_never_reused(store: SyncStore, clock: FakeClock | None) ->
             seen.add(task.task_id)
 
 
-@covers("TS-4", "SEC-6")
+@covers("TS-4", "SEC-6", "TS-11")
 @settings(max_examples=examples(20))
 @given(char=st.sampled_from(["é", "€", "🔑", "ß", "中"]), data=st.data())
 def test_request_method_is_a_bounded_string(limited_store: Callable[..., SyncStore], char: str, data: st.DataObject) -> None:
@@ -128,13 +128,14 @@ def test_request_method_is_a_bounded_string(limited_store: Callable[..., SyncSto
     width = len(char.encode())
     wide = data.draw(st.integers(min_value=0, max_value=16 // width), label="wide characters")
     exact = "m" * (16 - wide * width) + char * wide
-    task = store.create(OWNER, exact)
+    task = store.create(OWNER, exact)  # a refusal here breaks TS-11's string limit, named by the harness
     require("TS-4", task.request_method == exact and store.get(task.task_id, OWNER).request_method == exact,
             f"a request method of exactly max_string_bytes=16 UTF-8 bytes ({exact!r}) did not read back")
     over = "m" * (17 - width) + char  # 17 bytes, its last character straddling the limit
     refusals: list[tuple[object, str]] = [(over, "a 17-byte method"), (None, "None"), (5, "an int"), (b"tools/call", "bytes"), ("m\ud800", "a lone surrogate")]
     for method, what in refusals:
-        refused_create("TS-4", store, OWNER, VariableValidationError, lambda: store.create(OWNER, method), f"create with {what} as request method ({method!r})")
+        # Strings are bounded in UTF-8 bytes and must be strings: TS-11's rule, for request methods too.
+        refused_create("TS-11", store, OWNER, VariableValidationError, lambda: store.create(OWNER, method), f"create with {what} as request method ({method!r})")
     listed = store.list(OWNER).tasks
     require("TS-4", [t.task_id for t in listed] == [task.task_id], f"refused creates left tasks behind: the owner lists {len(listed)}")
 
