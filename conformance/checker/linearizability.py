@@ -142,10 +142,6 @@ def _transition_of(model: Any) -> Transition:
     return transition
 
 
-def _floor(version: Any) -> int:
-    return version.floor if type(version) is kv.Unknown else version
-
-
 class _Unread:
     """Stands for the data of a write no read in the partition returned (its bytes cannot matter)."""
 
@@ -261,7 +257,7 @@ class _OneKey:
                 return kv.RecordsLike(((self.key, record[0], record[1]),), single=True).matches, state
             return (kv.Returned(VersionedRecord(record[0], record[1])),).__contains__, state
         if kind is kv.Put:
-            floor = 0 if record is None else _floor(record[1])
+            floor = 0 if record is None else kv.floor_of(record[1])
             return kv.NewVersion(floor, self.stepwise).matches, self._written(state, op.data, floor)
         if kind is kv.PutIfVersion:
             expected = op.expected_version

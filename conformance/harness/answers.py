@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from conformance.contract.backend import BACKEND_METHODS, VersionedRecord
 from conformance.contract.errors import CapacityExceededError, NotFoundError, StorageError, VersionConflictError
 from conformance.contract.store import STORE_METHODS
@@ -21,8 +23,6 @@ from conformance.contract.task_errors import (
     VariableSizeExceededError,
     VariableValidationError,
 )
-from collections.abc import Callable
-
 from conformance.harness.guard import AnswerRules
 from conformance.spec import ContractViolation
 

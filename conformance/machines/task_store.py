@@ -20,8 +20,8 @@ from conformance.contract.record import canonical_json
 from conformance.contract.task import TaskPage, TaskRecord, TaskStatus
 from conformance.contract.task_errors import TaskError, TaskNotFoundError
 from conformance.harness.answers import refusal_clause_named
-from conformance.harness.probes import indistinguishable
 from conformance.harness.harness import Harness
+from conformance.harness.probes import indistinguishable
 from conformance.models.tasks import (
     Cancel,
     CleanupExpired,
@@ -38,10 +38,10 @@ from conformance.models.tasks import (
     Raised,
     Returned,
     SetResult,
-    TaskView,
     SetVariables,
     TaskModel,
     TaskOperation,
+    TaskView,
     UpdateStatus,
     cursor_after,
     observe,
@@ -66,6 +66,26 @@ WHOLE_LISTING = 1_000
 #: Limits for a backend on the wall clock: no task can expire while a run lasts.
 LONG_LIVED = replace(SMALL_LIMITS, default_ttl_ms=3_600_000, max_ttl_ms=7_200_000)
 long_ttls = st.one_of(st.none(), st.sampled_from([3_600_000, 7_200_000, 7_200_001, 0]))
+
+
+def _merge_reached_the_record(op: SetVariables, outcome: Outcome, allowed: tuple[Any, ...]) -> bool:
+    """Whether a merge the contract has succeed went wrong because its data reached the record's own fields (SEC-7):
+    it names those fields, it changed something of the task but its variables, or a variable named like a
+    field did not stay a variable."""
+    if isinstance(op.variables, dict) and set(op.variables) & RECORD_FIELDS:
+        return True
+    if not (isinstance(outcome, Returned) and isinstance(outcome.value, TaskView)):
+        return False
+    got = outcome.value
+    want = [a.value for a in allowed if isinstance(a, Returned) and isinstance(a.value, TaskView)]
+    if want and all(replace(got, variables=w.variables, updated_ms=w.updated_ms) != w for w in want):
+        return True
+    held = json.loads(got.variables)
+    for w in want:
+        expected = json.loads(w.variables)
+        if {k for k in set(held) | set(expected) if held.get(k, ...) != expected.get(k, ...)} & RECORD_FIELDS:
+            return True
+    return False
 
 
 def _text_of(nbytes: int, wide: str) -> str:
@@ -144,20 +164,10 @@ class TaskStoreMachine(RuleBasedStateMachine):
                 return "TS-7"
         allowed = expectation.allowed
         succeeds = bool(allowed) and all(isinstance(a, Returned) for a in allowed)
-        if isinstance(op, SetVariables) and succeeds and isinstance(op.variables, dict) and set(op.variables) & RECORD_FIELDS:
-            return "SEC-7"  # a merge naming the record's own fields went wrong: the names did not stay data
+        if isinstance(op, SetVariables) and succeeds and _merge_reached_the_record(op, outcome, allowed):
+            return "SEC-7"
         if isinstance(outcome, Raised) and succeeds:
             return refusal_clause_named(outcome.error, op.name()) or expectation.clause
-        if isinstance(op, SetVariables) and isinstance(outcome, Returned) and isinstance(outcome.value, TaskView):
-            want = [a.value for a in allowed if isinstance(a, Returned) and isinstance(a.value, TaskView)]
-            if want and all(replace(outcome.value, variables=w.variables, updated_ms=w.updated_ms) != w for w in want):
-                return "SEC-7"
-            got = json.loads(outcome.value.variables)
-            for w in want:
-                expected = json.loads(w.variables)
-                differing = {k for k in set(got) | set(expected) if got.get(k, ...) != expected.get(k, ...)}
-                if differing & RECORD_FIELDS:  # a variable named like the record's own fields did not stay data
-                    return "SEC-7"
         return expectation.clause
 
     def perform(self, op: TaskOperation, call: Callable[[], Any]) -> Any:
@@ -194,17 +204,20 @@ class TaskStoreMachine(RuleBasedStateMachine):
         Checked at once, so a refusal that wrote is named as such, not by whatever later read trips over it.
         """
         task = self.state.tasks.get(getattr(op, "task_id", None))  # type: ignore[arg-type]
-        if task is None:
-            return
-        read = Get(task.task_id, task.owner_id)
+        if task is not None:
+            self.unchanged_after(op, Get(task.task_id, task.owner_id),
+                                 lambda: self.store.get(task.task_id, task.owner_id))
+
+    def unchanged_after(self, refused: TaskOperation, read: TaskOperation, call: Callable[[], Any]) -> None:
+        """``read`` answers as the model holds the store, or ``refused`` wrote after all (TS-20)."""
         expectation = self.model.expect(self.state, read)
         try:
-            outcome = observe(read, self.store.get(task.task_id, task.owner_id))
+            outcome = observe(read, call())
         except TaskError as error:
             outcome = observe(read, error=error)
         if not expectation.admits(outcome):
-            raise ContractViolation("TS-20", f"{op.describe()} was refused, yet afterwards {read.describe()} "
-                                             f"{outcome.describe()}; the task must read {expectation.describe()}")
+            raise ContractViolation("TS-20", f"{refused.describe()} was refused, yet afterwards {read.describe()} "
+                                             f"{outcome.describe()}; the contract requires it {expectation.describe()}")
 
     def pick(self, data: st.DataObject) -> tuple[str, str]:
         """Mostly a known task with its own owner; sometimes another owner, a never-issued or a malformed id."""
@@ -230,7 +243,8 @@ class TaskStoreMachine(RuleBasedStateMachine):
     def create(self, owner: str, method: str, data: st.DataObject) -> None:
         self.create_task(owner, method, data.draw(self.ttl_choices(), label="ttl"))
 
-    def create_task(self, owner: str, method: str, ttl: Any) -> None:
+    def create_task(self, owner: str, method: str, ttl: Any) -> str | None:
+        """Create a task, judged; return its id if the model now holds it."""
         self.state = self.state.at(self.now())
         try:
             created: Any = self.store.create(owner, method, ttl=ttl)
@@ -243,20 +257,13 @@ class TaskStoreMachine(RuleBasedStateMachine):
         self.judge(op, created, error)
         if error is not None:
             self.nothing_created(op)
+        return op.assigned_id if op.assigned_id in self.state.tasks else None
 
     def nothing_created(self, op: Create) -> None:
         """A refused create leaves the owner's tasks as they were: not even a task it then forgets (TS-20)."""
-        if self.model.security.refuses(op.owner_id):
-            return
-        listing = ListTasks(op.owner_id, None, WHOLE_LISTING)
-        expectation = self.model.expect(self.state, listing)
-        try:
-            outcome = observe(listing, self.store.list(op.owner_id, cursor=None, limit=WHOLE_LISTING))
-        except TaskError as error:
-            outcome = observe(listing, error=error)
-        if not expectation.admits(outcome):
-            raise ContractViolation("TS-20", f"{op.describe()} was refused, yet afterwards {listing.describe()} "
-                                             f"{outcome.describe()}; the owner must list {expectation.describe()}")
+        if not self.model.security.refuses(op.owner_id):
+            self.unchanged_after(op, ListTasks(op.owner_id, None, WHOLE_LISTING),
+                                 lambda: self.store.list(op.owner_id, cursor=None, limit=WHOLE_LISTING))
 
     @rule(data=st.data())
     def get(self, data: st.DataObject) -> None:
@@ -331,17 +338,18 @@ class TaskStoreMachine(RuleBasedStateMachine):
     # and land on the boundaries the clauses draw: the TTL and the quota, the size and depth
     # limits, ties in creation time, and the finished task that must never change again.
 
-    def live_tasks(self) -> list[str]:
-        """The model's unexpired, unfinished tasks in creation order (never by id, which is random: examples must replay)."""
+    def tasks_in(self, *, finished: bool) -> list[str]:
+        """The model's unexpired tasks, finished or not, in creation order (never by id, which is random:
+        examples must replay)."""
         now = self.now()
         return [t for t in dict.fromkeys(self.created) if t in self.state.tasks
-                and not self.state.tasks[t].status.is_terminal and not self.state.tasks[t].expired(now)]
+                and self.state.tasks[t].status.is_terminal is finished and not self.state.tasks[t].expired(now)]
+
+    def live_tasks(self) -> list[str]:
+        return self.tasks_in(finished=False)
 
     def finished_tasks(self) -> list[str]:
-        """The model's unexpired finished tasks in creation order."""
-        now = self.now()
-        return [t for t in dict.fromkeys(self.created) if t in self.state.tasks
-                and self.state.tasks[t].status.is_terminal and not self.state.tasks[t].expired(now)]
+        return self.tasks_in(finished=True)
 
     @rule(owner=st.sampled_from(OWNERS[:-1]), data=st.data())
     def create_at_a_boundary(self, owner: str, data: st.DataObject) -> None:
@@ -412,9 +420,8 @@ class TaskStoreMachine(RuleBasedStateMachine):
         result set, a status changed, then finished) is met only by luck; this rule gives every
         step a task that has one.
         """
-        self.create_task(owner, "t/call", None)
-        tid = self.created[-1] if self.created else None
-        if tid is None or tid not in self.state.tasks:
+        tid = self.create_task(owner, "t/call", None)
+        if tid is None:
             return
         variables = {"f": 1 / 3, "n": data.draw(st.sampled_from([None, 2**53 + 1, "é"]), label="n"),
                      data.draw(st.sampled_from(["task", "status", "format", "result"]), label="a record's field name"): "v"}
@@ -455,9 +462,8 @@ class TaskStoreMachine(RuleBasedStateMachine):
     @rule(owner=st.sampled_from(OWNERS[:-2]), intruder=st.sampled_from(OWNERS[:-1]), past_by_millis=st.sampled_from([0, 1]))
     def an_expired_task_asked_by_another_owner(self, owner: str, intruder: str, past_by_millis: int) -> None:
         """A task at or just past its expiry, asked about by its owner and by another: the intruder learns nothing (TS-15, SEC-3)."""
-        self.create_task(owner, "t/call", 1)
-        tid = self.created[-1] if self.created else None
-        if tid is None or tid not in self.state.tasks:
+        tid = self.create_task(owner, "t/call", 1)
+        if tid is None:
             return
         self.clock.advance((1 + past_by_millis) / 1000)
         for who in (owner, intruder):

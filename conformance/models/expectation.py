@@ -51,10 +51,6 @@ class Expectation:
                 return True
         return False
 
-    @property
-    def depends_on_outcome(self) -> bool:
-        return callable(self.after)
-
     def then(self, outcome: Any) -> Any:
         """The state the call leaves, having had ``outcome``."""
         return self.after(outcome) if callable(self.after) else self.after

@@ -117,6 +117,11 @@ def _is_version(value: object) -> bool:
     return type(value) is int and value >= 1
 
 
+def floor_of(version: Version) -> int:
+    """The least a later version must exceed: the version itself, or an unknown one's bound."""
+    return version.floor if isinstance(version, Unknown) else version
+
+
 def _version_fits(known: Version, observed: int) -> bool:
     return known.admits(observed) if isinstance(known, Unknown) else known == observed
 
@@ -175,14 +180,13 @@ class RecordsLike:
         if not isinstance(outcome, Returned):
             return False
         if self.single:
-            got = outcome.value
-            if not isinstance(got, VersionedRecord):
+            if not isinstance(outcome.value, VersionedRecord):
                 return False
-            listed: tuple[Any, ...] = (("", got),)
+            listed: tuple[Any, ...] = (("", outcome.value),)
+        elif isinstance(outcome.value, tuple):
+            listed = outcome.value
         else:
-            listed = outcome.value if isinstance(outcome.value, tuple) else ()
-            if not isinstance(outcome.value, tuple):
-                return False
+            return False
         if len(listed) != len(self.entries):
             return False
         for (key, data, version), (got_key, record) in zip(self.entries, listed):
@@ -230,7 +234,7 @@ class Stored:
     @property
     def floor(self) -> int:
         """The least the next version must exceed."""
-        return self.version.floor if isinstance(self.version, Unknown) else self.version
+        return floor_of(self.version)
 
 
 @dataclass(frozen=True)

@@ -221,9 +221,8 @@ def _provoke_refusals(harness: Harness, store: SyncStore, clock: FakeClock | Non
     """Provoke every refusal the API can reach on a SMALL store; return (what, expected class, error)."""
     found: list[tuple[str, type[TaskError], TaskError]] = []
 
-    def expect(error_type: type[TaskError], call: Callable[[], Any], what: str) -> TaskError:
+    def expect(error_type: type[TaskError], method: str, call: Callable[[], Any], what: str) -> TaskError:
         # Whether the refusal comes at all is the rule of its own clause; its code and figures are TS-2's.
-        method = what.split("(")[0].split(" ")[0].rstrip(":")
         clause = refusal_clause(error_type, method) or "TS-2"
         if method == "create":
             error = refused_create(clause, store, owner, error_type, call, what)
@@ -233,31 +232,31 @@ def _provoke_refusals(harness: Harness, store: SyncStore, clock: FakeClock | Non
         return error
 
     missing = _fresh_id()
-    expect(TaskNotFoundError, lambda: store.get(missing, owner), "get of a never-issued id")
-    expect(TtlExceededError, lambda: store.create(owner, "m", ttl=120_001), "create(ttl=120001) with max_ttl_ms=120000")
+    expect(TaskNotFoundError, "get", lambda: store.get(missing, owner), "get of a never-issued id")
+    expect(TtlExceededError, "create", lambda: store.create(owner, "m", ttl=120_001), "create(ttl=120001) with max_ttl_ms=120000")
     done = store.create(owner, "m")
     store.cancel(done.task_id, owner)
-    expect(InvalidTransitionError, lambda: store.cancel(done.task_id, owner), "cancel of a cancelled task")
-    expect(InvalidTransitionError, lambda: store.update_status(done.task_id, owner, TaskStatus.WORKING),
+    expect(InvalidTransitionError, "cancel", lambda: store.cancel(done.task_id, owner), "cancel of a cancelled task")
+    expect(InvalidTransitionError, "update_status", lambda: store.update_status(done.task_id, owner, TaskStatus.WORKING),
            "update_status(cancelled -> working)")
     live = store.create(owner, "m")
-    expect(NotReadyError, lambda: store.get_result(live.task_id, owner), "get_result of a task without a result")
-    expect(VariableSizeExceededError, lambda: store.set_variables(live.task_id, owner, {"a": "x" * 8, "b": "y" * 8, "c": "z" * 8}),
+    expect(NotReadyError, "get_result", lambda: store.get_result(live.task_id, owner), "get_result of a task without a result")
+    expect(VariableSizeExceededError, "set_variables", lambda: store.set_variables(live.task_id, owner, {"a": "x" * 8, "b": "y" * 8, "c": "z" * 8}),
            "set_variables of 46 bytes with max_variable_bytes=40")
-    expect(VariableValidationError, lambda: store.set_variables(live.task_id, owner, {"v": [[[1]]]}),
+    expect(VariableValidationError, "set_variables", lambda: store.set_variables(live.task_id, owner, {"v": [[[1]]]}),
            "set_variables of a value 3 deep with max_depth=2")
-    expect(VariableValidationError, lambda: store.set_variables(live.task_id, owner, {"v": "x" * 9}),
+    expect(VariableValidationError, "set_variables", lambda: store.set_variables(live.task_id, owner, {"v": "x" * 9}),
            "set_variables of a 9-byte string with max_string_bytes=8")
-    expect(AnonymousAccessError, lambda: store.get(live.task_id, ""), "get by the anonymous owner ''")
-    expect(InvalidCursorError, lambda: store.list(owner, cursor="bogus"), "list with the cursor 'bogus'")
-    expect(ResourceExhaustedError, lambda: store.create(owner, "m"), "create: a third with max_tasks_per_owner=2")
-    expect(TaskNotFoundError, lambda: store.get(live.task_id, INTRUDER), "get of the task by another owner")
+    expect(AnonymousAccessError, "get", lambda: store.get(live.task_id, ""), "get by the anonymous owner ''")
+    expect(InvalidCursorError, "list", lambda: store.list(owner, cursor="bogus"), "list with the cursor 'bogus'")
+    expect(ResourceExhaustedError, "create", lambda: store.create(owner, "m"), "a third create with max_tasks_per_owner=2")
+    expect(TaskNotFoundError, "get", lambda: store.get(live.task_id, INTRUDER), "get of the task by another owner")
     if clock is not None:
         clock.advance(60.001)  # past the default TTL of 60,000 ms
         if harness.capabilities.expired_records is ExpiredRecords.KEPT_UNTIL_CLEANUP:
-            expect(TaskExpiredError, lambda: store.get(live.task_id, owner), "get of an expired task (backend keeps expired records)")
+            expect(TaskExpiredError, "get", lambda: store.get(live.task_id, owner), "get of an expired task (backend keeps expired records)")
         else:
-            expect(TaskNotFoundError, lambda: store.get(live.task_id, owner), "get of an expired task (backend hides expired records)")
+            expect(TaskNotFoundError, "get", lambda: store.get(live.task_id, owner), "get of an expired task (backend hides expired records)")
     return found
 
 

@@ -26,7 +26,7 @@ from conformance import (
     TaskStatus,
 )
 from conformance.harness import FakeClock, Harness, SyncStore
-from conformance.harness.probes import refused_create, raised
+from conformance.harness.probes import raised, refused_create
 from conformance.plugin.profiles import examples
 from conformance.spec import covers, expect_error, require
 

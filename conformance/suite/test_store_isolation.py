@@ -22,7 +22,7 @@ from conformance import (
 from conformance.harness import FakeClock, SyncStore
 from conformance.plugin.profiles import examples
 from conformance.spec import covers, expect_error, require
-from conformance.harness.probes import refused_create, calls_as, indistinguishable, listed_ids, raised, stored_result
+from conformance.harness.probes import calls_as, indistinguishable, listed_ids, raised, refused_create, stored_result
 from conformance.strategies.owners import CLASHING_PAIRS, HOSTILE_OWNERS, SECRET_OWNER
 
 OWNER = "alice"

@@ -26,7 +26,7 @@ from conformance import (
     TtlExceededError,
 )
 from conformance.harness import Checked, FakeClock, Harness, SyncStore
-from conformance.harness.probes import refused_create, calls_as, indistinguishable, listed_ids, raised, state_of
+from conformance.harness.probes import calls_as, indistinguishable, listed_ids, raised, refused_create, state_of
 from conformance.harness.together import run_together
 from conformance.machines.isolation import OwnerIsolationMachine
 from conformance.plugin.profiles import examples

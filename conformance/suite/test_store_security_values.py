@@ -24,7 +24,7 @@ from conformance import (
     canonical_json,
 )
 from conformance.harness import FakeClock, Harness, SyncStore
-from conformance.harness.probes import OWNER, listed_ids, refused, same_json, require_json, state_of, stored_result, stray_errors_break
+from conformance.harness.probes import OWNER, listed_ids, refused, require_json, same_json, state_of, stored_result, stray_errors_break
 from conformance.plugin.profiles import examples
 from conformance.spec import covers, expect_error, require
 from conformance.strategies.hostile import (

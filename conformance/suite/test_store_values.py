@@ -37,7 +37,7 @@ from conformance.harness import FakeClock, Harness, SyncStore
 from conformance.plugin.profiles import examples
 from conformance.spec import covers, expect_error, require
 from conformance.strategies import json_values
-from conformance.harness.probes import refused_create, OWNER, live_status_other_than, refused, same_json, require_json, state_of, stored_result, stray_errors_break
+from conformance.harness.probes import OWNER, live_status_other_than, refused, refused_create, require_json, same_json, state_of, stored_result, stray_errors_break
 
 INTRUDER = "mallory"
 #: Characters of one to four UTF-8 bytes that JSON writes as they are (no escapes).
