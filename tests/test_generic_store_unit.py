@@ -46,12 +46,7 @@ from conformance.contract.task_errors import (
     VariableSizeExceededError,
     VariableValidationError,
 )
-from conformance.contract.task_schema import (
-    TASK_RECORD_SCHEMA,
-    TASK_WIRE_SCHEMA,
-    load_record_document,
-    validate_task_wire,
-)
+from conformance.contract.task_schema import TASK_WIRE_SCHEMA, validate_task_wire
 from conformance.harness.clock import FakeClock
 from conformance.strategies.tasks import (
     NEVER_ISSUED,
@@ -82,7 +77,7 @@ from conformance.models.tasks import (
     observe,
 )
 from reference_backend.memory import InMemoryBackend
-from reference_backend.store import GenericTaskStore, owner_prefix, task_key
+from conformance.taskstore import TASK_RECORD_SCHEMA, GenericTaskStore, load_record_document, owner_prefix, task_key
 from tests.backends.correct import HidingBackend
 
 OWNER = "alice"

@@ -15,7 +15,7 @@ from conformance import MIN_RECORD_BYTES, SecurityConfig, StoreConfig, TaskStatu
 from conformance.harness.clock import FakeClock
 from conformance.strategies.tasks import map_of_exact_size
 from reference_backend import InMemoryBackend
-from reference_backend.store import GenericTaskStore
+from conformance.taskstore import GenericTaskStore
 from tests.conftest import assert_passes_whole_kit
 
 

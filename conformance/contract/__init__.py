@@ -42,7 +42,7 @@ from conformance.contract.task_errors import (
     VariableSizeExceededError,
     VariableValidationError,
 )
-from conformance.contract.task_schema import TASK_RECORD_SCHEMA, TASK_WIRE_SCHEMA, validate_task_wire
+from conformance.contract.task_schema import TASK_WIRE_SCHEMA, validate_task_wire
 from conformance.contract.record import (
     RECORD_ENVELOPE_SCHEMA,
     canonical_json,
@@ -58,7 +58,6 @@ __all__ = [
     "INVALID_PARAMS",
     "STORE_METHODS",
     "TASK_ERRORS",
-    "TASK_RECORD_SCHEMA",
     "TASK_WIRE_SCHEMA",
     "TERMINAL_STATUSES",
     "TRANSITIONS",

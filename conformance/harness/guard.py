@@ -1,8 +1,10 @@
 """Every call into a target goes through here: bounded in time, its answer's type and its errors checked.
 
 One mechanism serves every contract: ``AnswerRules`` say what a contract's methods must
-return and raise and which clause a timeout breaks. ``Checked`` is the async face (for
-concurrent programs inside the loop); ``Blocking`` is the face the suite and machines call.
+return and raise and which clause a timeout breaks. ``CheckedBackend`` and ``CheckedStore``
+are the async faces (for the kit's store and concurrent programs inside the loop);
+``SyncBackend`` and ``SyncStore`` the blocking faces the suite and machines call. Each spells
+out its contract's methods, so a type checker sees every call the kit makes.
 """
 
 from __future__ import annotations
@@ -11,18 +13,16 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 import time
 from functools import partial
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 import anyio
 
-from conformance.harness.runner import LEDGER, LoopRunner
-from conformance.models.operation import show
+from conformance.contract.backend import VersionedRecord
+from conformance.contract.task import TaskPage, TaskRecord, TaskStatus
+from conformance.harness.counters import RunCounters
+from conformance.harness.runner import LoopRunner
+from conformance.models.operation import describe_call
 from conformance.spec import UNEXPECTED, ContractViolation
-
-
-def describe_call(method: str, args: tuple[Any, ...], kwargs: dict[str, Any] | None = None) -> str:
-    shown = [show(a) for a in args] + [f"{k}={show(v)}" for k, v in (kwargs or {}).items()]
-    return f"{method}({', '.join(shown)})"
 
 
 @dataclass(frozen=True)
@@ -41,40 +41,21 @@ class AnswerRules:
     unexpected: Callable[[str, BaseException], str | None] = lambda _method, _error: None
 
 
-class CallCounter:
-    """Calls into targets per contract since the last ``take``: the cost a run puts on an engine.
-
-    Counted where every call passes (``Checked.invoke``), so a backend's count includes the
-    calls the reference store makes on it. One loop thread per test increments it.
-    """
-
-    def __init__(self) -> None:
-        self.counts: dict[str, int] = {}
-
-    def count(self, contract: str) -> None:
-        self.counts[contract] = self.counts.get(contract, 0) + 1
-
-    def take(self) -> dict[str, int]:
-        counts, self.counts = self.counts, {}
-        return counts
-
-
-CALLS = CallCounter()
-
-
-# ------------------------------------------------------------------ the proxies
+# ------------------------------------------------------------------ the async face
 
 
 class Checked:
-    """Async proxy: each contract method timed out and its answer checked by the contract's rules."""
+    """An instance behind the kit: each contract method timed out, counted and its answer checked by the contract's rules."""
 
-    def __init__(self, raw: Any, timeout: float, rules: AnswerRules) -> None:
+    def __init__(self, raw: Any, timeout: float, rules: AnswerRules, counters: RunCounters | None = None) -> None:
         self.raw = raw
         self.timeout = timeout
         self.rules = rules
+        self.counters = counters if counters is not None else RunCounters()
 
     async def invoke(self, method: str, *args: Any, **kwargs: Any) -> Any:
-        CALLS.count(self.rules.contract)
+        """Call ``method`` on the raw instance under the contract's rules; the typed methods of subclasses come here."""
+        self.counters.calls.count(self.rules.contract)
         call = describe_call(method, args, kwargs)
         started = time.monotonic()
         try:
@@ -84,11 +65,11 @@ class Checked:
             if elapsed > self.timeout:
                 # It never reached a cancellation point: it blocked the loop, and finished late.
                 message = f"{call} took {elapsed:.1f} s, over the {self.timeout:g} s timeout, and blocked the event loop meanwhile"
-                LEDGER.record(message)
+                self.counters.timeouts.record(message)
                 raise ContractViolation(self.rules.timeout_clause, message)
         except TimeoutError:
             message = f"{call} did not complete within {self.timeout:g} s (--conformance-timeout)"
-            LEDGER.record(message)
+            self.counters.timeouts.record(message)
             raise ContractViolation(self.rules.timeout_clause, message) from None
         except ContractViolation:
             raise
@@ -98,44 +79,190 @@ class Checked:
         self.rules.check_result(method, call, result)
         return self.rules.normalise(method, result)
 
-    def __getattr__(self, method: str) -> Callable[..., Awaitable[Any]]:
-        if method not in self.rules.methods:
-            raise AttributeError(method)
-        return partial(self.invoke, method)
+
+class CheckedBackend(Checked):
+    """A StorageBackend behind the kit: what the kit's store and concurrent programs await."""
+
+    async def get(self, key: str) -> VersionedRecord:
+        record: VersionedRecord = await self.invoke("get", key)
+        return record
+
+    async def put(self, key: str, data: bytes) -> int:
+        version: int = await self.invoke("put", key, data)
+        return version
+
+    async def put_if_version(self, key: str, data: bytes, expected_version: int) -> int:
+        version: int = await self.invoke("put_if_version", key, data, expected_version)
+        return version
+
+    async def delete(self, key: str) -> bool:
+        deleted: bool = await self.invoke("delete", key)
+        return deleted
+
+    async def list_by_prefix(self, prefix: str) -> list[tuple[str, VersionedRecord]]:
+        listed: list[tuple[str, VersionedRecord]] = await self.invoke("list_by_prefix", prefix)
+        return listed
+
+    async def cleanup_expired(self) -> int:
+        removed: int = await self.invoke("cleanup_expired")
+        return removed
 
 
-class Blocking:
-    """Blocking proxy over ``Checked``, run on the test's loop: what the suite and machines call."""
+class CheckedStore(Checked):
+    """A TaskStore behind the kit: what concurrent programs against a store await."""
 
-    def __init__(self, checked: Checked, runner: LoopRunner) -> None:
+    async def create(self, owner_id: str, request_method: str, ttl: int | None = None) -> TaskRecord:
+        record: TaskRecord = await self.invoke("create", owner_id, request_method, ttl)
+        return record
+
+    async def get(self, task_id: str, owner_id: str) -> TaskRecord:
+        record: TaskRecord = await self.invoke("get", task_id, owner_id)
+        return record
+
+    async def update_status(
+        self, task_id: str, owner_id: str, status: TaskStatus | str, status_message: str | None = None
+    ) -> TaskRecord:
+        record: TaskRecord = await self.invoke("update_status", task_id, owner_id, status, status_message)
+        return record
+
+    async def set_variables(self, task_id: str, owner_id: str, variables: dict[str, Any]) -> TaskRecord:
+        record: TaskRecord = await self.invoke("set_variables", task_id, owner_id, variables)
+        return record
+
+    async def set_result(self, task_id: str, owner_id: str, result: Any) -> TaskRecord:
+        record: TaskRecord = await self.invoke("set_result", task_id, owner_id, result)
+        return record
+
+    async def get_result(self, task_id: str, owner_id: str) -> Any:
+        return await self.invoke("get_result", task_id, owner_id)
+
+    async def complete_with_result(
+        self, task_id: str, owner_id: str, status: TaskStatus | str, status_message: str | None, result: Any
+    ) -> TaskRecord:
+        record: TaskRecord = await self.invoke("complete_with_result", task_id, owner_id, status, status_message, result)
+        return record
+
+    async def list(self, owner_id: str, cursor: str | None = None, limit: int | None = None) -> TaskPage:
+        page: TaskPage = await self.invoke("list", owner_id, cursor, limit)
+        return page
+
+    async def cancel(self, task_id: str, owner_id: str) -> TaskRecord:
+        record: TaskRecord = await self.invoke("cancel", task_id, owner_id)
+        return record
+
+    async def cleanup_expired(self) -> int:
+        removed: int = await self.invoke("cleanup_expired")
+        return removed
+
+
+# ------------------------------------------------------------------ the blocking face
+
+C = TypeVar("C", bound=Checked)
+T = TypeVar("T")
+
+
+class Blocking(Generic[C]):
+    """The blocking face of a checked instance, run on the test's loop: what the suite and machines call."""
+
+    def __init__(self, checked: C, runner: LoopRunner) -> None:
         self.checked = checked
         self.runner = runner
 
-    def __getattr__(self, method: str) -> Callable[..., Any]:
-        if method not in self.checked.rules.methods:
-            raise AttributeError(method)
+    def call(self, method: str, *args: Any, **kwargs: Any) -> Any:
+        """Make one contract call and wait for it; the typed methods of subclasses come here."""
+        # The loop-side bound is a little looser so the per-call bound inside Checked reports first.
+        described = describe_call(method, args, kwargs)
+        try:
+            return self.runner.call(
+                described,
+                partial(self.checked.invoke, method, *args, **kwargs),
+                timeout=self.checked.timeout + 1,
+                clause=self.checked.rules.timeout_clause,
+            )
+        except ContractViolation:
+            raise
+        except Exception as error:
+            _mark_unexpected(error, self.checked.rules, method, described)
+            raise
 
-        def call(*args: Any, **kwargs: Any) -> Any:
-            # The loop-side bound is a little looser so the per-call bound inside Checked reports first.
-            described = describe_call(method, args, kwargs)
-            try:
-                return self.runner.call(
-                    described,
-                    partial(self.checked.invoke, method, *args, **kwargs),
-                    timeout=self.checked.timeout + 1,
-                    clause=self.checked.rules.timeout_clause,
-                )
-            except ContractViolation:
-                raise
-            except Exception as error:
-                _mark_unexpected(error, self.checked.rules, method, described)
-                raise
-
-        return call
-
-    def run(self, program: Callable[[Checked], Awaitable[Any]], timeout: float | None = None) -> Any:
+    def run(self, program: Callable[[C], Awaitable[T]], timeout: float | None = None) -> T:
         """Run an async program against the checked target on the loop (for concurrent probes)."""
         return self.runner.call("concurrent program", program, self.checked, timeout=timeout)
+
+
+class SyncBackend(Blocking[CheckedBackend]):
+    """A StorageBackend as the suite calls it: each method blocks until the checked call answers."""
+
+    def get(self, key: str) -> VersionedRecord:
+        record: VersionedRecord = self.call("get", key)
+        return record
+
+    def put(self, key: str, data: bytes) -> int:
+        version: int = self.call("put", key, data)
+        return version
+
+    def put_if_version(self, key: str, data: bytes, expected_version: int) -> int:
+        version: int = self.call("put_if_version", key, data, expected_version)
+        return version
+
+    def delete(self, key: str) -> bool:
+        deleted: bool = self.call("delete", key)
+        return deleted
+
+    def list_by_prefix(self, prefix: str) -> list[tuple[str, VersionedRecord]]:
+        listed: list[tuple[str, VersionedRecord]] = self.call("list_by_prefix", prefix)
+        return listed
+
+    def cleanup_expired(self) -> int:
+        removed: int = self.call("cleanup_expired")
+        return removed
+
+
+class SyncStore(Blocking[CheckedStore]):
+    """A TaskStore as the suite calls it: each method blocks until the checked call answers."""
+
+    def create(self, owner_id: str, request_method: str, ttl: int | None = None) -> TaskRecord:
+        record: TaskRecord = self.call("create", owner_id, request_method, ttl)
+        return record
+
+    def get(self, task_id: str, owner_id: str) -> TaskRecord:
+        record: TaskRecord = self.call("get", task_id, owner_id)
+        return record
+
+    def update_status(
+        self, task_id: str, owner_id: str, status: TaskStatus | str, status_message: str | None = None
+    ) -> TaskRecord:
+        record: TaskRecord = self.call("update_status", task_id, owner_id, status, status_message)
+        return record
+
+    def set_variables(self, task_id: str, owner_id: str, variables: dict[str, Any]) -> TaskRecord:
+        record: TaskRecord = self.call("set_variables", task_id, owner_id, variables)
+        return record
+
+    def set_result(self, task_id: str, owner_id: str, result: Any) -> TaskRecord:
+        record: TaskRecord = self.call("set_result", task_id, owner_id, result)
+        return record
+
+    def get_result(self, task_id: str, owner_id: str) -> Any:
+        return self.call("get_result", task_id, owner_id)
+
+    def complete_with_result(
+        self, task_id: str, owner_id: str, status: TaskStatus | str, status_message: str | None, result: Any
+    ) -> TaskRecord:
+        record: TaskRecord = self.call("complete_with_result", task_id, owner_id, status, status_message, result)
+        return record
+
+    def list(self, owner_id: str, cursor: str | None = None, limit: int | None = None) -> TaskPage:
+        page: TaskPage = self.call("list", owner_id, cursor, limit)
+        return page
+
+    def cancel(self, task_id: str, owner_id: str) -> TaskRecord:
+        record: TaskRecord = self.call("cancel", task_id, owner_id)
+        return record
+
+    def cleanup_expired(self) -> int:
+        removed: int = self.call("cleanup_expired")
+        return removed
 
 
 def _mark_unexpected(error: BaseException, rules: AnswerRules, method: str, described: str) -> None:
@@ -153,10 +280,3 @@ def _mark_unexpected(error: BaseException, rules: AnswerRules, method: str, desc
             clause, f"could not set up: {described} raised {type(error).__name__}: {error}; {clause} has it succeed here"))
     except AttributeError:  # an exception type that takes no attributes: the failure keeps the test's clause
         pass
-
-
-#: The names the suite uses for a backend behind the checks.
-CheckedBackend = Checked
-SyncBackend = Blocking
-#: ... and for a task store behind them.
-SyncStore = Blocking

@@ -7,27 +7,47 @@ from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from conformance.contract.capabilities import Capabilities
-from conformance.harness.clock import FakeClock
-from conformance.contract.store import SecurityConfig, StoreConfig, fit_to_record_limit
+from conformance.contract.store import SecurityConfig, StoreConfig, TaskStore, fit_to_record_limit
 from conformance.harness.answers import BACKEND_RULES, STORE_RULES, stamped_by
-from conformance.harness.guard import AnswerRules, Blocking, Checked, SyncBackend, SyncStore
+from conformance.harness.clock import FakeClock
+from conformance.harness.counters import RunCounters
+from conformance.harness.guard import AnswerRules, CheckedBackend, CheckedStore, SyncBackend, SyncStore
 from conformance.harness.runner import LoopRunner
 from conformance.harness.target import Target
 
 Closer = Callable[[], Awaitable[None]]
 
 
+class StoreOverBackend(Protocol):
+    """Builds the task store a ``--backend`` target is judged under (the kit's GenericTaskStore)."""
+
+    def __call__(
+        self, backend: CheckedBackend, *, config: StoreConfig, security: SecurityConfig, clock: FakeClock | None
+    ) -> TaskStore: ...
+
+
 class Harness:
     """Owns one event loop for one test; every instance it opens is torn down with it."""
 
-    def __init__(self, target: Target, loop: str, timeout: float) -> None:
+    def __init__(
+        self,
+        target: Target,
+        loop: str,
+        timeout: float,
+        store_over_backend: StoreOverBackend,
+        counters: RunCounters | None = None,
+    ) -> None:
         self.target = target
         self.loop = loop
         self.timeout = timeout
-        self.runner = LoopRunner(loop, timeout)
+        #: The store a backend target runs the task-store suite under; handed in, so the harness knows no store.
+        self.store_over_backend = store_over_backend
+        #: The run's counters (the pytest session's), shared by every instance this harness opens.
+        self.counters = counters if counters is not None else RunCounters()
+        self.runner = LoopRunner(loop, timeout, self.counters.timeouts)
         self._closers: dict[int, Closer] = {}
         #: Where failing concurrent histories are drawn as HTML (``--conformance-timelines``), if anywhere.
         self.timeline_dir: Path | None = None
@@ -47,7 +67,7 @@ class Harness:
     def store_clock(self, clock: FakeClock | None) -> FakeClock | None:
         """The clock a task store stamps with: the kit's own, if the target takes it.
 
-        A backend that takes no clock still runs under a reference store stamping from a
+        A backend that takes no clock still runs under the kit's store stamping from a
         kit clock frozen at the current wall time, so timestamps stay predictable; its own
         expiry then follows the wall clock, so tests use TTLs that cannot run out during a
         run. A whole store that takes no clock stamps times the kit cannot predict: None.
@@ -72,13 +92,13 @@ class Harness:
         store is to blame for the store's slow calls too)."""
         return "TS-23" if self.target.kind == "store" else "BK-19"
 
-    def checked(self, instance: Any, rules: AnswerRules) -> Blocking:
-        """``instance`` behind the kit's timeouts and the answer rules of its contract."""
-        return Blocking(Checked(instance, self.timeout, replace(rules, timeout_clause=self.timeout_clause)), self.runner)
+    def _rules(self, rules: AnswerRules) -> AnswerRules:
+        return replace(rules, timeout_clause=self.timeout_clause)
 
     def open_backend(self, clock: FakeClock | None) -> SyncBackend:
         """A fresh backend instance behind the kit's checks."""
-        return self.checked(self.open_raw(clock=clock), BACKEND_RULES)
+        checked = CheckedBackend(self.open_raw(clock=clock), self.timeout, self._rules(BACKEND_RULES), self.counters)
+        return SyncBackend(checked, self.runner)
 
     @contextmanager
     def fresh_backend(self) -> Iterator[tuple[SyncBackend, FakeClock | None]]:
@@ -91,7 +111,7 @@ class Harness:
             self.release(backend.checked.raw)
 
     def fitted(self, config: StoreConfig) -> StoreConfig:
-        """The limits the reference store works with over this backend: lowered to fit a declared record limit (BK-14)."""
+        """The limits the kit's store works with over this backend: lowered to fit a declared record limit (BK-14)."""
         if self.target.kind != "backend" or self.capabilities.max_record_bytes is None:
             return config
         return fit_to_record_limit(config, self.capabilities.record_limit)
@@ -101,27 +121,28 @@ class Harness:
     ) -> SyncStore:
         """A fresh task store behind the kit's checks.
 
-        For a backend target it is the reference GenericTaskStore over a fresh backend
+        For a backend target it is the kit's GenericTaskStore over a fresh backend
         instance, itself behind the backend checks (so a BK violation met on the way is
         named as such); for a store target, the store's own factory, given ``clock``,
         ``config`` and ``security`` where its signature takes them.
         """
-        injected = {"clock": clock, "config": config, "security": security}
         rules = STORE_RULES if clock is None else replace(STORE_RULES, check_result=stamped_by(clock))
         if self.target.kind == "store":
-            return self.checked(self.open_raw(**injected), rules)
-        from reference_backend.store import GenericTaskStore
-
-        backend_clock = clock if self.controls_time else None
-        backend = Checked(self.open_raw(clock=backend_clock), self.timeout, BACKEND_RULES)
-        store = GenericTaskStore(
-            backend, config=self.fitted(config or StoreConfig()), security=security or SecurityConfig(), clock=clock
-        )
-        return self.checked(store, rules)
+            instance = self.open_raw(clock=clock, config=config, security=security)
+        else:
+            raw_backend = self.open_raw(clock=clock if self.controls_time else None)
+            backend = CheckedBackend(raw_backend, self.timeout, BACKEND_RULES, self.counters)
+            instance = self.store_over_backend(
+                backend, config=self.fitted(config or StoreConfig()), security=security or SecurityConfig(), clock=clock
+            )
+            # Releasing the store tears down the backend under it: the store itself holds nothing to close.
+            self._closers[id(instance)] = self._closers.pop(id(raw_backend))
+        return SyncStore(CheckedStore(instance, self.timeout, self._rules(rules), self.counters), self.runner)
 
     def store_config(self, store: SyncStore) -> StoreConfig:
         """The limits a store works with (it may have ignored the ones the kit offered)."""
-        return store.checked.raw.config
+        config: StoreConfig = store.checked.raw.config
+        return config
 
     def release(self, instance: Any) -> list[str]:
         """Tear one instance down now (machines open one per example; do not pile them up)."""
@@ -130,10 +151,7 @@ class Harness:
 
     def release_store(self, store: SyncStore) -> list[str]:
         """Tear down a store from ``open_store`` now (for a backend target: the backend instance under it)."""
-        raw = store.checked.raw
-        if self.target.kind == "backend":
-            raw = raw.backend.raw
-        return self.release(raw)
+        return self.release(store.checked.raw)
 
     def close(self) -> list[str]:
         closers, self._closers = list(self._closers.values()), {}

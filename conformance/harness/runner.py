@@ -18,6 +18,7 @@ from typing import Any, TypeVar
 import anyio
 from anyio.from_thread import BlockingPortal
 
+from conformance.harness.counters import TimeoutLedger
 from conformance.spec import ContractViolation
 
 T = TypeVar("T")
@@ -26,31 +27,14 @@ T = TypeVar("T")
 _BLOCKED_GRACE = 2.0
 
 
-class TimeoutLedger:
-    """Counts calls that timed out in this process, so the plugin can stop a run that keeps hanging."""
-
-    def __init__(self) -> None:
-        self.count = 0
-        self.last = ""
-
-    def reset(self) -> None:
-        self.count = 0
-        self.last = ""
-
-    def record(self, message: str) -> None:
-        self.count += 1
-        self.last = message
-
-
-LEDGER = TimeoutLedger()
-
-
 class LoopRunner:
     """Runs coroutines on a dedicated asyncio or trio loop and returns their results to the caller's thread."""
 
-    def __init__(self, loop: str, timeout: float) -> None:
+    def __init__(self, loop: str, timeout: float, timeouts: TimeoutLedger | None = None) -> None:
         self.loop = loop
         self.timeout = timeout
+        #: Where this runner's timed-out calls are counted (the run's ledger; a private one if none).
+        self.timeouts = timeouts if timeouts is not None else TimeoutLedger()
         self._portal: BlockingPortal | None = None
         self._asyncio_loop: asyncio.AbstractEventLoop | None = None
         self._blocked = ""  # the clause of the call that left the loop blocked, once one has
@@ -102,10 +86,10 @@ class LoopRunner:
                     f"{describe} blocked the event loop for over {limit + _BLOCKED_GRACE:.0f} s "
                     "(a synchronous wait inside a coroutine?)"
                 )
-                LEDGER.record(message)
+                self.timeouts.record(message)
                 raise ContractViolation(clause, message) from None
             message = f"{describe} did not complete within {limit:g} s (--conformance-timeout)"
-            LEDGER.record(message)
+            self.timeouts.record(message)
             raise ContractViolation(clause, message) from exc
 
     def teardown(self, closers: list[Callable[[], Awaitable[None]]]) -> list[str]:

@@ -21,6 +21,12 @@ def show(value: Any) -> str:
     return text if len(text) <= 80 else text[:77] + "..."
 
 
+def describe_call(method: str, args: tuple[Any, ...], kwargs: dict[str, Any] | None = None) -> str:
+    """A call as a person would type it: ``put('k', <64 B>)``."""
+    shown = [show(a) for a in args] + [f"{k}={show(v)}" for k, v in (kwargs or {}).items()]
+    return f"{method}({', '.join(shown)})"
+
+
 class Operation:
     """Base of the frozen dataclasses naming one call; subclasses may set ``method`` if it is not the snake-cased class name."""
 
@@ -54,6 +60,4 @@ class Operation:
         return getattr(target, self.name())(*args, **kwargs)
 
     def describe(self) -> str:
-        args, kwargs = self.arguments()
-        parts = [show(value) for value in args] + [f"{key}={show(value)}" for key, value in kwargs.items()]
-        return f"{self.name()}({', '.join(parts)})"
+        return describe_call(self.name(), *self.arguments())

@@ -13,17 +13,20 @@ import pytest
 
 from conformance.contract.backend import BACKEND_METHODS
 from conformance.contract.store import STORE_METHODS
-from conformance.harness.runner import LEDGER, LoopRunner
+from conformance.harness.counters import RunCounters
+from conformance.harness.runner import LoopRunner
 from conformance.harness.target import Target, TargetError, load_target
 from conformance import spec
 from conformance.plugin import profiles
 from conformance.plugin.options import add_options, add_short_spellings
-from conformance.report.collector import VerdictCollector, pytest_runtest_makereport  # noqa: F401  (hook)
+from conformance.report.collector import VerdictCollector
 
 SUITE_DIR = Path(__file__).resolve().parent.parent / "suite"
 TARGET_KEY = pytest.StashKey[Target]()
 LOOPS_KEY = pytest.StashKey[list[str]]()
 COLLECTOR_KEY = pytest.StashKey[VerdictCollector]()
+#: The run's call counts and timeouts: one per session, so runs in one process (pytester) never mix.
+COUNTERS_KEY = pytest.StashKey[RunCounters]()
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -48,12 +51,13 @@ def pytest_configure(config: pytest.Config) -> None:
         _probe(target, loops[0], config.getoption("conformance_timeout"))
     except TargetError as exc:
         raise pytest.UsageError(str(exc)) from None
-    LEDGER.reset()
+    counters = RunCounters()
+    config.stash[COUNTERS_KEY] = counters
     config.stash[TARGET_KEY] = target
     config.stash[LOOPS_KEY] = loops
     if not config.getoption("hypothesis_profile", None):
         profiles.load(config.getoption("conformance_profile"), shrink=config.getoption("conformance_shrink") != "no")
-    collector = VerdictCollector(target, loops, config.getoption("conformance_report"))
+    collector = VerdictCollector(target, loops, config.getoption("conformance_report"), counters)
     config.stash[COLLECTOR_KEY] = collector
     config.pluginmanager.register(collector, "conformance-verdict")
     _point_collection_at_suite(config)
@@ -171,6 +175,9 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_runtest_teardown(item: pytest.Item) -> None:
-    limit = item.config.getoption("conformance_max_timeouts", 3)
-    if TARGET_KEY in item.config.stash and LEDGER.count >= limit:
-        item.session.shouldstop = f"conformance: {LEDGER.count} calls timed out (last: {LEDGER.last}); stopping"
+    counters = item.config.stash.get(COUNTERS_KEY, None)
+    if counters is None:
+        return
+    timeouts = counters.timeouts
+    if timeouts.count >= item.config.getoption("conformance_max_timeouts", 3):
+        item.session.shouldstop = f"conformance: {timeouts.count} calls timed out (last: {timeouts.last}); stopping"

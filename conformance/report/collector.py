@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from conformance import spec
-from conformance.harness.guard import CALLS
+from conformance.harness.counters import RunCounters
 from conformance.harness.target import Target
 
 CLAUSES_PROPERTY = "conformance_clauses"
@@ -33,37 +33,37 @@ def clauses_for_failure(item: pytest.Item, excinfo: pytest.ExceptionInfo[BaseExc
     return list(marker.args) if marker else []
 
 
-@pytest.hookimpl(wrapper=True)
-def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
-    """Attach the clauses to the report (user_properties survive xdist) and quote them in the failure."""
-    report = yield
-    calls = CALLS.take()  # the calls this phase made into the target (setup, call or teardown)
-    if calls:
-        report.user_properties.append((CALLS_PROPERTY, calls))
-    marker = item.get_closest_marker("conformance_clause")
-    if marker and call.when == "call":
-        report.user_properties.append((COVERS_PROPERTY, list(marker.args)))
-    if report.failed and marker is not None:
-        broken = clauses_for_failure(item, call.excinfo)
-        report.user_properties.append((CLAUSES_PROPERTY, broken))
-        evidence = getattr(call.excinfo.value, "evidence", None) if call.excinfo is not None else None
-        if evidence:
-            report.user_properties.append((EVIDENCE_PROPERTY, evidence))
-        lines = [f"violates {spec.describe(c)}" for c in broken]
-        if call.excinfo is not None:
-            lines += spec.setup_failures(call.excinfo.value)
-        report.sections.append(("conformance verdict", "\n".join(lines)))
-    return report
-
-
 class VerdictCollector:
     """Registered as a plugin when a target is named; gathers every suite report into the verdict."""
 
-    def __init__(self, target: Target, loops: list[str], json_path: str | None) -> None:
+    def __init__(self, target: Target, loops: list[str], json_path: str | None, counters: RunCounters) -> None:
         self.target = target
         self.loops = loops
         self.json_path = json_path
+        self.counters = counters
         self.tests: dict[str, dict[str, Any]] = {}
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_runtest_makereport(self, item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
+        """Attach the clauses to the report (user_properties survive xdist) and quote them in the failure."""
+        report = yield
+        calls = self.counters.calls.take()  # the calls this phase made into the target (setup, call or teardown)
+        if calls:
+            report.user_properties.append((CALLS_PROPERTY, calls))
+        marker = item.get_closest_marker("conformance_clause")
+        if marker and call.when == "call":
+            report.user_properties.append((COVERS_PROPERTY, list(marker.args)))
+        if report.failed and marker is not None:
+            broken = clauses_for_failure(item, call.excinfo)
+            report.user_properties.append((CLAUSES_PROPERTY, broken))
+            evidence = getattr(call.excinfo.value, "evidence", None) if call.excinfo is not None else None
+            if evidence:
+                report.user_properties.append((EVIDENCE_PROPERTY, evidence))
+            lines = [f"violates {spec.describe(c)}" for c in broken]
+            if call.excinfo is not None:
+                lines += spec.setup_failures(call.excinfo.value)
+            report.sections.append(("conformance verdict", "\n".join(lines)))
+        return report
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         props = dict(report.user_properties)

@@ -10,7 +10,8 @@ import pytest
 
 from conformance.contract.store import SecurityConfig, StoreConfig
 from conformance.harness import FakeClock, Harness, SyncBackend, SyncStore, Target
-from conformance.plugin import LOOPS_KEY, TARGET_KEY
+from conformance.plugin import COUNTERS_KEY, LOOPS_KEY, TARGET_KEY
+from conformance.taskstore import GenericTaskStore
 
 #: The limits a test leaves alone when it builds a StoreConfig of its own.
 _DEFAULTS = StoreConfig()
@@ -30,7 +31,13 @@ def target(pytestconfig: pytest.Config) -> Target:
 
 @pytest.fixture
 def harness(request: pytest.FixtureRequest, target: Target, pytestconfig: pytest.Config) -> Iterator[Harness]:
-    harness = Harness(target, request.param, pytestconfig.getoption("conformance_timeout"))
+    harness = Harness(
+        target,
+        request.param,
+        pytestconfig.getoption("conformance_timeout"),
+        store_over_backend=GenericTaskStore,
+        counters=pytestconfig.stash[COUNTERS_KEY],
+    )
     timelines = pytestconfig.getoption("conformance_timelines")
     harness.timeline_dir = Path(timelines) if timelines else None
     try:
@@ -71,7 +78,7 @@ def store_clock(harness: Harness, clock: FakeClock | None) -> FakeClock | None:
 def make_store(harness: Harness, store_clock: FakeClock | None) -> Callable[..., SyncStore]:
     """Fresh task stores with particular limits, sharing the test's clock.
 
-    For ``--backend`` it is the reference GenericTaskStore over a fresh backend instance;
+    For ``--backend`` it is the kit's GenericTaskStore over a fresh backend instance;
     for ``--store`` the store factory, given ``config=``/``security=`` if it takes them.
     A store that ignores them keeps its own limits: read them with ``harness.store_config``.
     """

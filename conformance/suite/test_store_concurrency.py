@@ -27,7 +27,7 @@ from conformance import (
     VariableSizeExceededError,
     canonical_json,
 )
-from conformance.harness import Checked, SyncStore
+from conformance.harness import CheckedStore, SyncStore
 from conformance.harness.together import run_together
 from conformance.harness.probes import refused_create
 from conformance.spec import covers, expect_error, require
@@ -41,7 +41,7 @@ class _Write:
     """One concurrent mutation and what it does to the task if it wins."""
 
     describe: str
-    call: Callable[[Checked], Awaitable[Any]]
+    call: Callable[[CheckedStore], Awaitable[Any]]
     variables: dict[str, Any] | None = None
     result: Any = None
     has_result: bool = False
@@ -109,7 +109,7 @@ def _writes(task_id: str, round_: int) -> list[_Write]:
     ]
 
 
-async def _release(checked: Checked, calls: list[Callable[[Checked], Awaitable[Any]]]) -> list[Any]:
+async def _release(checked: CheckedStore, calls: list[Callable[[CheckedStore], Awaitable[Any]]]) -> list[Any]:
     return await run_together([lambda call=call: call(checked) for call in calls], catch=(TaskError,))
 
 
@@ -162,7 +162,7 @@ def test_concurrent_completions_have_one_winner(store: SyncStore) -> None:
     for round_ in range(ROUNDS):
         task = store.create(OWNER, "m")
         tid = task.task_id
-        calls: list[tuple[str, Callable[[Checked], Awaitable[Any]]]] = [
+        calls: list[tuple[str, Callable[[CheckedStore], Awaitable[Any]]]] = [
             ("complete_with_result(completed)", lambda c: c.complete_with_result(tid, OWNER, TaskStatus.COMPLETED, "c", {"by": "c"})),
             ("complete_with_result(failed)", lambda c: c.complete_with_result(tid, OWNER, TaskStatus.FAILED, "f", {"by": "f"})),
             ("update_status(completed)", lambda c: c.update_status(tid, OWNER, TaskStatus.COMPLETED, "u")),
@@ -191,7 +191,7 @@ def test_concurrent_creates_never_pass_the_quota(limited_store: Callable[..., Sy
         creates = 8
         watchers = 4
 
-        async def program(checked: Checked) -> list[Any]:
+        async def program(checked: CheckedStore) -> list[Any]:
             calls: list[Callable[[], Awaitable[Any]]] = [lambda: checked.create(OWNER, "m") for _ in range(creates)]
             calls += [lambda: checked.list(OWNER) for _ in range(watchers)]
             return await run_together(calls, catch=(TaskError,))
@@ -241,7 +241,7 @@ def test_concurrent_readers_never_see_a_refused_change(limited_store: Callable[.
     for round_ in range(ROUNDS):
         task = store.create(OWNER, "m")
         tid = task.task_id
-        calls: list[Callable[[Checked], Awaitable[Any]]] = []
+        calls: list[Callable[[CheckedStore], Awaitable[Any]]] = []
         for n in range(4):
             calls.append(lambda c, n=n: c.set_variables(tid, OWNER, {f"ok{n}": n}))
             calls.append(lambda c, n=n: c.set_variables(tid, OWNER, {f"big{n}": "x" * 90}))

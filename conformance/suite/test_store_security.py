@@ -25,7 +25,7 @@ from conformance import (
     TaskStatus,
     TtlExceededError,
 )
-from conformance.harness import Checked, FakeClock, Harness, SyncStore
+from conformance.harness import CheckedStore, FakeClock, Harness, SyncStore
 from conformance.harness.probes import calls_as, indistinguishable, listed_ids, raised, refused_create, state_of
 from conformance.harness.together import run_together
 from conformance.machines.isolation import OwnerIsolationMachine
@@ -126,7 +126,7 @@ def test_racing_creates_never_overfill_any_owner(limited_store: Callable[..., Sy
         store = limited_store(config=StoreConfig(max_tasks_per_owner=limit))
         held = {owner: {store.create(owner, "m").task_id for _ in range(settled)} for owner in RACING_OWNERS}
 
-        async def program(checked: Checked) -> list[Any]:
+        async def program(checked: CheckedStore) -> list[Any]:
             calls: list[Callable[[], Awaitable[Any]]] = [
                 lambda owner=owner: checked.create(owner, "m") for _ in range(racers) for owner in RACING_OWNERS
             ]
