@@ -25,7 +25,15 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from conformance.checker import NEVER, UNKNOWN, Entry, History, check  # noqa: E402
 from conformance.contract.backend import VersionedRecord  # noqa: E402
-from conformance.models.kv import Delete, Get, KVModel, ListByPrefix, Put, PutIfVersion, Returned  # noqa: E402
+from conformance.models.kv import (  # noqa: E402
+    Delete,
+    Get,
+    KVModel,
+    ListByPrefix,
+    Put,
+    PutIfVersion,
+    Returned,
+)
 
 
 def simulate(

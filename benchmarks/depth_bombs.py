@@ -45,9 +45,9 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from conformance import NotReadyError, StoreConfig, TaskStatus, VariableValidationError  # noqa: E402
+from conformance.checks.task_store import OWNER  # noqa: E402
 from reference_backend.store import in_memory_task_store  # noqa: E402
 
-OWNER = "alice"
 SHAPES = ("lists", "objects", "alternating")
 CALLS = ("set_variables", "set_result", "complete_with_result")
 

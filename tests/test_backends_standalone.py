@@ -24,8 +24,8 @@ from conformance import (
     format_timestamp,
 )
 from conformance.harness.together import run_together
-from conformance.strategies import record_bytes
 from conformance.spec import parse_clauses
+from conformance.strategies import record_bytes
 from reference_backend import InMemoryBackend
 from tests.backends import broken
 from tests.backends.broken import GALLERY

@@ -9,9 +9,9 @@ changing one read to data nobody wrote never is.
 from __future__ import annotations
 
 import asyncio
-import os
 import html.parser
 import itertools
+import os
 import random
 import threading
 import time
@@ -28,8 +28,8 @@ from conformance.checker import (
     History,
     HistoryRecorder,
     cas_winners,
-    check,
     cheap_checks,
+    check,
     duplicate_versions,
     future_reads,
     to_html,
@@ -39,8 +39,8 @@ from conformance.checker import (
 from conformance.checker.linearizability import _OneKey
 from conformance.contract.backend import VersionedRecord
 from conformance.contract.capabilities import ExpiredRecords
-from conformance.contract.record import canonical_json
 from conformance.contract.errors import NotFoundError, StorageError
+from conformance.contract.record import canonical_json
 from conformance.models import tasks
 from conformance.models.kv import (
     Delete,

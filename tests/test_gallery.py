@@ -16,7 +16,6 @@ from tests.backends.correct import CORRECT_TARGETS
 from tests.conftest import assert_fails_for_clause, assert_passes_whole_kit
 from tests.stores import broken as broken_stores
 
-
 BROKEN = [("--backend", f"tests.backends.broken:{cls.__name__}", cls) for cls in broken_backends.GALLERY] + [
     ("--store", f"tests.stores.broken:{cls.__name__}", cls) for cls in broken_stores.GALLERY
 ]

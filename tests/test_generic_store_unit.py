@@ -21,12 +21,33 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from conformance.checks.task_store import OWNER
 from conformance.contract.backend import StorageBackend, VersionedRecord
 from conformance.contract.capabilities import ExpiredRecords
-from conformance.contract.errors import BackendError, CapacityExceededError, NotFoundError, VersionConflictError
-from conformance.contract.record import canonical_json, format_timestamp, is_expired, validate_envelope
-from conformance.contract.store import STORE_METHODS, SecurityConfig, StoreConfig, TaskStore
-from conformance.contract.task import TERMINAL_STATUSES, TRANSITIONS, TaskPage, TaskRecord, TaskStatus
+from conformance.contract.errors import (
+    BackendError,
+    CapacityExceededError,
+    NotFoundError,
+    VersionConflictError,
+)
+from conformance.contract.record import (
+    canonical_json,
+    format_timestamp,
+    validate_envelope,
+)
+from conformance.contract.store import (
+    STORE_METHODS,
+    SecurityConfig,
+    StoreConfig,
+    TaskStore,
+)
+from conformance.contract.task import (
+    TERMINAL_STATUSES,
+    TRANSITIONS,
+    TaskPage,
+    TaskRecord,
+    TaskStatus,
+)
 from conformance.contract.task_errors import (
     INTERNAL_ERROR,
     INVALID_PARAMS,
@@ -48,6 +69,24 @@ from conformance.contract.task_errors import (
 )
 from conformance.contract.task_schema import TASK_WIRE_SCHEMA, validate_task_wire
 from conformance.harness.clock import FakeClock
+from conformance.models.tasks import (
+    Cancel,
+    CleanupExpired,
+    CompleteWithResult,
+    Create,
+    ForgedCursor,
+    Get,
+    GetResult,
+    IssuedCursor,
+    ListTasks,
+    SetResult,
+    SetVariables,
+    TaskModel,
+    TaskOperation,
+    UpdateStatus,
+    cursor_after,
+    observe,
+)
 from conformance.strategies.tasks import (
     NEVER_ISSUED,
     SMALL_LIMITS,
@@ -58,29 +97,16 @@ from conformance.strategies.tasks import (
     ttls,
     variable_maps,
 )
-from conformance.models.tasks import (
-    CleanupExpired,
-    CompleteWithResult,
-    Create,
-    ForgedCursor,
-    Get,
-    GetResult,
-    IssuedCursor,
-    ListTasks,
-    Cancel,
-    SetResult,
-    SetVariables,
-    TaskModel,
-    TaskOperation,
-    UpdateStatus,
-    cursor_after,
-    observe,
+from conformance.taskstore import (
+    TASK_RECORD_SCHEMA,
+    GenericTaskStore,
+    load_record_document,
+    owner_prefix,
+    task_key,
 )
 from reference_backend.memory import InMemoryBackend
-from conformance.taskstore import TASK_RECORD_SCHEMA, GenericTaskStore, load_record_document, owner_prefix, task_key
 from tests.backends.correct import HidingBackend
 
-OWNER = "alice"
 OTHER = "bob"
 SECRET_OWNER = "owner-7f3a-secret"
 

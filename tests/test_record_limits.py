@@ -11,11 +11,18 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from conformance import MIN_RECORD_BYTES, SecurityConfig, StoreConfig, TaskStatus, fit_to_record_limit, worst_case_record_bytes
+from conformance import (
+    MIN_RECORD_BYTES,
+    SecurityConfig,
+    StoreConfig,
+    TaskStatus,
+    fit_to_record_limit,
+    worst_case_record_bytes,
+)
 from conformance.harness.clock import FakeClock
 from conformance.strategies.tasks import map_of_exact_size
-from reference_backend import InMemoryBackend
 from conformance.taskstore import GenericTaskStore
+from reference_backend import InMemoryBackend
 from tests.conftest import assert_passes_whole_kit
 
 

@@ -27,13 +27,13 @@ from hypothesis import strategies as st
 from conformance.harness import schedule as schedule_module
 from conformance.harness.schedule import (
     DELAYS,
-    MAX_CHOICE,
     Schedule,
     Steering,
     _SteeredReady,
     every_schedule,
     short_switch_interval,
 )
+from conformance.strategies.programs import MAX_CHOICE
 
 #: One client step: (client number, step number).
 Step = tuple[int, int]

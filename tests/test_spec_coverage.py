@@ -4,8 +4,8 @@ and carry it, and every suite test names clauses that exist and list it."""
 from __future__ import annotations
 
 import importlib
-import re
 import pkgutil
+import re
 from collections.abc import Iterator
 from pathlib import Path
 

@@ -29,6 +29,7 @@ from conformance import (
     VariableValidationError,
     canonical_json,
 )
+from conformance.checks.task_store import OWNER
 from conformance.harness.clock import FakeClock
 from conformance.spec import parse_clauses
 from conformance.strategies.tasks import NEVER_ISSUED
@@ -55,7 +56,6 @@ CORRECT: list[Callable[..., Any]] = [
 
 CLAUSES = parse_clauses((ROOT / "SPEC.md").read_text(encoding="utf-8"))
 
-OWNER = "alice"
 METHOD = "tools/call"
 
 Make = Callable[..., Any]

@@ -8,10 +8,27 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from conformance import MAX_KEY_BYTES, canonical_json, expires_at, validate_envelope
-from conformance.taskstore.values import check_value
-from conformance.strategies.hostile import NON_JSON, SHAPES, bomb, exact_floats, exact_integers, hidden, same_number
+from conformance.strategies import (
+    ABSENT,
+    key_families,
+    keys,
+    long_keys,
+    prefix_candidates,
+    record_bytes,
+    records,
+    variants,
+)
+from conformance.strategies.hostile import (
+    NON_JSON,
+    SHAPES,
+    bomb,
+    exact_floats,
+    exact_integers,
+    hidden,
+    same_number,
+)
 from conformance.strategies.owners import is_usable_owner, owner_families, owner_pairs
-from conformance.strategies import ABSENT, key_families, keys, long_keys, prefix_candidates, record_bytes, records, variants
+from conformance.taskstore.values import check_value
 
 
 @settings(max_examples=200)

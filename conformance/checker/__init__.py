@@ -11,9 +11,23 @@
 Clauses: SPEC.md, section Concurrency (CC-1 to CC-8).
 """
 
-from conformance.checker.cheap import Anomaly, cas_winners, cheap_checks, duplicate_versions, future_reads, unwritten_reads
+from conformance.checker.cheap import (
+    Anomaly,
+    cas_winners,
+    cheap_checks,
+    duplicate_versions,
+    future_reads,
+    unwritten_reads,
+)
 from conformance.checker.history import NEVER, UNKNOWN, Entry, History, HistoryRecorder
-from conformance.checker.linearizability import LINEARIZABLE, UNDECIDED, VIOLATION, Verdict, check, kv_key
+from conformance.checker.linearizability import (
+    LINEARIZABLE,
+    UNDECIDED,
+    VIOLATION,
+    Verdict,
+    check,
+    kv_key,
+)
 from conformance.checker.timeline import to_html, to_text
 
 __all__ = [

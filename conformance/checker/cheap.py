@@ -23,12 +23,21 @@ from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from conformance.checker.history import UNKNOWN, Entry, History
 from conformance.contract.backend import VersionedRecord
 from conformance.contract.record import expires_at
-from conformance.models.kv import CleanupExpired, Delete, Get, KVState, ListByPrefix, Put, PutIfVersion, Raised, Returned
+from conformance.models.kv import (
+    CleanupExpired,
+    Delete,
+    Get,
+    KVState,
+    ListByPrefix,
+    Put,
+    PutIfVersion,
+    Raised,
+    Returned,
+)
 from conformance.models.operation import show
-
-from conformance.checker.history import UNKNOWN, Entry, History
 
 
 @dataclass(frozen=True)

@@ -50,13 +50,12 @@ from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from conformance.checker.cheap import Anomaly, cheap_checks
+from conformance.checker.history import NEVER, UNKNOWN, Entry, History, describe
 from conformance.contract.backend import VersionedRecord
 from conformance.contract.record import expires_at
 from conformance.models import kv
 from conformance.spec import ContractViolation
-
-from conformance.checker.cheap import Anomaly, cheap_checks
-from conformance.checker.history import NEVER, UNKNOWN, Entry, History, describe
 
 LINEARIZABLE = "linearizable"
 VIOLATION = "violation"

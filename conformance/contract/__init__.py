@@ -1,6 +1,12 @@
 """The contract a backend author implements: types, errors, record envelope, capabilities."""
 
-from conformance.contract.backend import BACKEND_METHODS, MAX_KEY_BYTES, StorageBackend, VersionedRecord, key_range
+from conformance.contract.backend import (
+    BACKEND_METHODS,
+    MAX_KEY_BYTES,
+    StorageBackend,
+    VersionedRecord,
+    key_range,
+)
 from conformance.contract.capabilities import (
     MIN_RECORD_BYTES,
     Capabilities,
@@ -14,6 +20,15 @@ from conformance.contract.errors import (
     StorageError,
     VersionConflictError,
 )
+from conformance.contract.record import (
+    RECORD_ENVELOPE_SCHEMA,
+    canonical_json,
+    expires_at,
+    format_timestamp,
+    is_expired,
+    parse_timestamp,
+    validate_envelope,
+)
 from conformance.contract.store import (
     STORE_METHODS,
     SecurityConfig,
@@ -22,7 +37,14 @@ from conformance.contract.store import (
     fit_to_record_limit,
     worst_case_record_bytes,
 )
-from conformance.contract.task import TERMINAL_STATUSES, TRANSITIONS, TaskPage, TaskRecord, TaskStatus, can_transition
+from conformance.contract.task import (
+    TERMINAL_STATUSES,
+    TRANSITIONS,
+    TaskPage,
+    TaskRecord,
+    TaskStatus,
+    can_transition,
+)
 from conformance.contract.task_errors import (
     INTERNAL_ERROR,
     INVALID_PARAMS,
@@ -43,15 +65,6 @@ from conformance.contract.task_errors import (
     VariableValidationError,
 )
 from conformance.contract.task_schema import TASK_WIRE_SCHEMA, validate_task_wire
-from conformance.contract.record import (
-    RECORD_ENVELOPE_SCHEMA,
-    canonical_json,
-    expires_at,
-    format_timestamp,
-    is_expired,
-    parse_timestamp,
-    validate_envelope,
-)
 
 __all__ = [
     "INTERNAL_ERROR",

@@ -5,16 +5,21 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from conformance.contract.backend import BACKEND_METHODS, VersionedRecord
-from conformance.contract.errors import CapacityExceededError, NotFoundError, StorageError, VersionConflictError
+from conformance.contract.errors import (
+    CapacityExceededError,
+    NotFoundError,
+    StorageError,
+    VersionConflictError,
+)
 from conformance.contract.store import STORE_METHODS
 from conformance.contract.task import TaskPage, TaskRecord
 from conformance.contract.task_errors import (
+    TASK_ERRORS,
     AnonymousAccessError,
     ConcurrentModificationError,
     InvalidCursorError,
     InvalidTransitionError,
     NotReadyError,
-    TASK_ERRORS,
     ResourceExhaustedError,
     TaskError,
     TaskExpiredError,

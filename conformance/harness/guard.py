@@ -9,9 +9,9 @@ out its contract's methods, so a type checker sees every call the kit makes.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-import time
 from functools import partial
 from typing import Any, Generic, TypeVar
 

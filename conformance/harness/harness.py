@@ -10,11 +10,22 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from conformance.contract.capabilities import Capabilities
-from conformance.contract.store import SecurityConfig, StoreConfig, TaskStore, fit_to_record_limit
+from conformance.contract.store import (
+    SecurityConfig,
+    StoreConfig,
+    TaskStore,
+    fit_to_record_limit,
+)
 from conformance.harness.answers import BACKEND_RULES, STORE_RULES, stamped_by
 from conformance.harness.clock import FakeClock
 from conformance.harness.counters import RunCounters
-from conformance.harness.guard import AnswerRules, CheckedBackend, CheckedStore, SyncBackend, SyncStore
+from conformance.harness.guard import (
+    AnswerRules,
+    CheckedBackend,
+    CheckedStore,
+    SyncBackend,
+    SyncStore,
+)
 from conformance.harness.runner import LoopRunner
 from conformance.harness.target import Target
 

@@ -41,8 +41,6 @@ import anyio
 
 T = TypeVar("T")
 
-#: Largest number a schedule entry is drawn from; entries wrap around the ready clients.
-MAX_CHOICE = 7
 #: Checkpoints a client may be held back before a call, where the ready queue cannot be steered: 0, 1 or 2.
 DELAYS = 3
 

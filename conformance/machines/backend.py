@@ -10,20 +10,44 @@ from __future__ import annotations
 from typing import Any
 
 from hypothesis import strategies as st
-from hypothesis.stateful import Bundle, RuleBasedStateMachine, initialize, invariant, multiple, precondition, rule
+from hypothesis.stateful import (
+    Bundle,
+    initialize,
+    invariant,
+    multiple,
+    precondition,
+    rule,
+)
 
-from conformance.harness.harness import Harness, wall_clock
+from conformance.harness.harness import wall_clock
+from conformance.machines.bound import HarnessMachine
 from conformance.machines.judge import judge
 from conformance.machines.kv_driver import diff_listing, invoke, refine
-from conformance.models.kv import CleanupExpired, Delete, Get, KVModel, KVOperation, ListByPrefix, Put, PutIfVersion
+from conformance.models.kv import (
+    CleanupExpired,
+    Delete,
+    Get,
+    KVModel,
+    KVOperation,
+    ListByPrefix,
+    Put,
+    PutIfVersion,
+)
 from conformance.spec import ContractViolation
-from conformance.strategies import expiry_offsets, key_families, other_versions, payloads, prefixes_of, record_bytes, wall_expiries
+from conformance.strategies import (
+    expiry_offsets,
+    key_families,
+    other_versions,
+    payloads,
+    prefixes_of,
+    record_bytes,
+    wall_expiries,
+)
 
 
-class BackendMachine(RuleBasedStateMachine):
+class BackendMachine(HarnessMachine):
     """Drives one fresh backend per example against the KV model. Build with ``for_harness``."""
 
-    harness: Harness
 
     keys = Bundle("keys")
 
@@ -36,9 +60,6 @@ class BackendMachine(RuleBasedStateMachine):
         self.serial = 0
         self.known_keys: list[str] = []
 
-    @classmethod
-    def for_harness(cls, harness: Harness) -> type[BackendMachine]:
-        return type(cls.__name__, (cls,), {"harness": harness})
 
     # ------------------------------------------------------------ plumbing
 

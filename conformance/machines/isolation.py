@@ -14,13 +14,24 @@ import uuid
 from typing import Any
 
 from hypothesis import strategies as st
-from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
+from hypothesis.stateful import (
+    initialize,
+    invariant,
+    precondition,
+    rule,
+)
 
+from conformance.checks.task_store import (
+    calls_as,
+    indistinguishable,
+    listed_ids,
+    raised,
+    state_of,
+)
 from conformance.contract.store import StoreConfig
 from conformance.contract.task import TaskStatus
 from conformance.contract.task_errors import ResourceExhaustedError
-from conformance.harness.harness import Harness
-from conformance.harness.probes import calls_as, indistinguishable, listed_ids, raised, state_of
+from conformance.machines.bound import HarnessMachine
 from conformance.spec import expect_error, require
 from conformance.strategies.owners import owner_families
 
@@ -28,10 +39,9 @@ from conformance.strategies.owners import owner_families
 QUOTA = 3
 
 
-class OwnerIsolationMachine(RuleBasedStateMachine):
+class OwnerIsolationMachine(HarnessMachine):
     """One fresh store per example, owned by a family of look-alikes. Build with ``for_harness``."""
 
-    harness: Harness
 
     def __init__(self) -> None:
         super().__init__()
@@ -42,9 +52,6 @@ class OwnerIsolationMachine(RuleBasedStateMachine):
         self.holder: dict[str, str] = {}  # task id -> owner, in creation order
         self.seen: dict[str, Any] = {}  # task id -> what its owner last saw of it
 
-    @classmethod
-    def for_harness(cls, harness: Harness) -> type[OwnerIsolationMachine]:
-        return type(cls.__name__, (cls,), {"harness": harness})
 
     def teardown(self) -> None:
         self.harness.release_store(self.store)

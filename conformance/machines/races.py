@@ -20,7 +20,14 @@ from typing import Any
 
 import anyio
 
-from conformance.checker import History, HistoryRecorder, Verdict, check, to_html, to_text
+from conformance.checker import (
+    History,
+    HistoryRecorder,
+    Verdict,
+    check,
+    to_html,
+    to_text,
+)
 from conformance.contract.errors import StorageError
 from conformance.contract.store import StoreConfig
 from conformance.contract.task import TaskRecord

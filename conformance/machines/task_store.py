@@ -14,14 +14,15 @@ from dataclasses import replace
 from typing import Any
 
 from hypothesis import strategies as st
-from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
+from hypothesis.stateful import invariant, precondition, rule
 
+from conformance.checks.task_store import indistinguishable
 from conformance.contract.record import canonical_json
 from conformance.contract.task import TaskPage, TaskRecord, TaskStatus
 from conformance.contract.task_errors import TaskError, TaskNotFoundError
 from conformance.harness.answers import refusal_clause_named
-from conformance.harness.harness import Harness
-from conformance.harness.probes import indistinguishable
+from conformance.machines.bound import HarnessMachine
+from conformance.machines.judge import judge
 from conformance.models.tasks import (
     Cancel,
     CleanupExpired,
@@ -46,7 +47,6 @@ from conformance.models.tasks import (
     cursor_after,
     observe,
 )
-from conformance.machines.judge import judge
 from conformance.spec import ContractViolation
 from conformance.strategies.tasks import (
     NEVER_ISSUED,
@@ -114,10 +114,9 @@ def _filled(base: dict[str, Any], target: int, longest: int, wide: str) -> dict[
 RECORD_FIELDS = frozenset({"ownerId", "expiresAt", "task", "taskId", "status", "version", "pending", "format", "result"})
 
 
-class TaskStoreMachine(RuleBasedStateMachine):
+class TaskStoreMachine(HarnessMachine):
     """Drives one fresh task store per example against the TaskStore model. Build with ``for_harness``."""
 
-    harness: Harness
 
     def __init__(self) -> None:
         super().__init__()
@@ -135,9 +134,6 @@ class TaskStoreMachine(RuleBasedStateMachine):
     def teardown(self) -> None:
         self.harness.release_store(self.store)
 
-    @classmethod
-    def for_harness(cls, harness: Harness) -> type[TaskStoreMachine]:
-        return type(cls.__name__, (cls,), {"harness": harness})
 
     # ------------------------------------------------------------ plumbing
 

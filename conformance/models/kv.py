@@ -18,7 +18,6 @@ from conformance.contract.record import expires_at
 from conformance.models.expectation import Expectation, Successor
 from conformance.models.operation import Operation, show
 
-
 # ---------------------------------------------------------------- operations
 
 

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import json
 import math
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any, Union
@@ -28,7 +27,13 @@ from typing import Any, Union
 from conformance.contract.capabilities import ExpiredRecords
 from conformance.contract.record import LATEST_TIMESTAMP_MS, canonical_json
 from conformance.contract.store import SecurityConfig, StoreConfig
-from conformance.contract.task import TaskPage, TaskRecord, TaskStatus, can_transition, coerce_status
+from conformance.contract.task import (
+    TaskPage,
+    TaskRecord,
+    TaskStatus,
+    can_transition,
+    coerce_status,
+)
 from conformance.contract.task_errors import TaskError
 from conformance.models.expectation import Expectation
 from conformance.models.operation import Operation, show

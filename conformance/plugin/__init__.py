@@ -11,12 +11,12 @@ from pathlib import Path
 
 import pytest
 
+from conformance import spec
 from conformance.contract.backend import BACKEND_METHODS
 from conformance.contract.store import STORE_METHODS
 from conformance.harness.counters import RunCounters
 from conformance.harness.runner import LoopRunner
 from conformance.harness.target import Target, TargetError, load_target
-from conformance import spec
 from conformance.plugin import profiles
 from conformance.plugin.options import add_options, add_short_spellings
 from conformance.report.collector import VerdictCollector
@@ -43,6 +43,7 @@ def pytest_load_initial_conftests(early_config: pytest.Config, parser: pytest.Pa
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "conformance_clause(*ids): SPEC.md clauses a conformance test checks")
     config.addinivalue_line("markers", "security: the security regression gate (tests naming a SEC clause of SPEC.md)")
+    config.addinivalue_line("markers", f"{profiles.EXAMPLES_MARKER}(n): a suite test's Hypothesis example budget under the ci profile")
     try:
         target = _target(config)
         if target is None:
@@ -158,6 +159,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     """Order the suite's tests by rule (``_rule_order``); ``--conformance-clause`` keeps only the tests of those clauses."""
     if TARGET_KEY in config.stash:
         items.sort(key=_rule_order)  # stable: a test's loops stay together, a project's own tests keep their order
+        profiles.apply_budgets(item for item in items if SUITE_DIR in item.path.parents)
     wanted = set(config.getoption("conformance_clauses", None) or ())
     if not wanted or TARGET_KEY not in config.stash:
         return

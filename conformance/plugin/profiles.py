@@ -7,6 +7,9 @@ that passed yesterday passes today on the same code, and a failure replays exact
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
+import pytest
 from hypothesis import HealthCheck, Phase, settings
 
 PROFILES: dict[str, str] = {"ci": "conformance-ci", "thorough": "conformance-thorough"}
@@ -56,6 +59,35 @@ def load(name: str, *, shrink: bool = True) -> None:
     settings.load_profile(profile)
 
 
-def examples(base: int) -> int:
-    """Scale a test's example count to the active profile (the thorough profile multiplies by 10)."""
+#: The marker a suite test names its example budget with, in examples of the ci profile.
+EXAMPLES_MARKER = "conformance_examples"
+
+
+def examples(base: int) -> pytest.MarkDecorator:
+    """A Hypothesis test's example budget under the ci profile; other profiles scale it (``apply_budgets``).
+
+    A marker, not ``@settings(max_examples=...)``: settings built when a suite module is
+    imported would freeze whatever profile was active then. The budget is applied at
+    collection, after the kit's profile is loaded, whatever the import order.
+    """
+    return getattr(pytest.mark, EXAMPLES_MARKER)(base)
+
+
+def scaled(base: int) -> int:
+    """A budget of ``base`` examples under the ci profile, scaled to the active one (thorough: 16 times)."""
     return base * max(1, settings.default.max_examples // 60)
+
+
+def apply_budgets(items: Iterable[pytest.Item]) -> None:
+    """Give every Hypothesis test among ``items`` the active profile, with its budget scaled to it.
+
+    """
+    done: set[int] = set()
+    for item in items:
+        test = getattr(item, "obj", None)
+        if getattr(test, "hypothesis", None) is None or id(test) in done:
+            continue
+        done.add(id(test))
+        marker = item.get_closest_marker(EXAMPLES_MARKER)
+        budget = settings.default.max_examples if marker is None else scaled(int(marker.args[0]))
+        settings(settings.default, max_examples=budget)(test)

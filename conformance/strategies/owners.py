@@ -14,7 +14,12 @@ from collections.abc import Callable
 from hypothesis import strategies as st
 
 from conformance.contract.store import SecurityConfig
-from conformance.strategies.keys import METACHARACTERS, hostile_keys, plain_keys, variants
+from conformance.strategies.keys import (
+    METACHARACTERS,
+    hostile_keys,
+    plain_keys,
+    variants,
+)
 
 #: Owner ids that collide under a careless key scheme, case folding, Unicode normalisation or trimming.
 HOSTILE_OWNERS: tuple[str, ...] = (

@@ -14,7 +14,6 @@ from dataclasses import dataclass
 from hypothesis import strategies as st
 
 from conformance.contract.task import TaskStatus
-from conformance.harness.schedule import MAX_CHOICE
 
 #: Keys of backend programs; the first two share a prefix so listings and cleanups tie them together.
 RACE_KEYS: tuple[str, ...] = ("race/a", "race/ab", "race/b")
@@ -59,6 +58,9 @@ kv_steps: st.SearchStrategy[KVStep] = st.one_of(
     st.builds(KVStep, st.just("cleanup")),
     st.builds(KVStep, st.just("list"), prefix=st.integers(0, len(RACE_PREFIXES) - 1)),
 )
+
+#: Largest number a schedule entry is drawn from; the harness wraps entries around the ready clients.
+MAX_CHOICE = 7
 
 
 def kv_programs(min_clients: int = 2, max_clients: int = 6, max_steps: int = 4) -> st.SearchStrategy[KVProgram]:

@@ -7,7 +7,7 @@ listing reach another owner's tasks.
 
 from __future__ import annotations
 
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from conformance import VersionedRecord
@@ -32,7 +32,7 @@ def _write_all(backend: SyncBackend, key_list: list[str]) -> dict[str, bytes]:
 
 
 @covers("BK-13", "SEC-2", "BK-12")
-@settings(max_examples=examples(40))
+@examples(40)
 @given(family=key_families())
 def test_lookalike_keys_stay_distinct(harness: Harness, family: list[str]) -> None:
     """Case variants, NFC/NFD/NFKC forms, ß/ss, dotless i, Cyrillic look-alikes, separators: all distinct keys."""
@@ -47,7 +47,7 @@ def test_lookalike_keys_stay_distinct(harness: Harness, family: list[str]) -> No
 
 
 @covers("BK-13", "SEC-2")
-@settings(max_examples=examples(10))
+@examples(10)
 @given(key_list=st.lists(long_keys(), min_size=2, max_size=4, unique=True))
 def test_long_keys_are_not_truncated(harness: Harness, key_list: list[str]) -> None:
     """Keys up to 1,024 UTF-8 bytes sharing long prefixes: a backend that cuts keys merges them."""
@@ -59,7 +59,7 @@ def test_long_keys_are_not_truncated(harness: Harness, key_list: list[str]) -> N
 
 
 @covers("BK-12", "SEC-1")
-@settings(max_examples=examples(40))
+@examples(40)
 @given(family=key_families(), data=st.data())
 def test_prefix_matches_literally(harness: Harness, family: list[str], data: st.DataObject) -> None:
     """Prefixes cut from the keys, their wildcard and case look-alikes: only literal prefixes match."""

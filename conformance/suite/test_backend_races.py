@@ -16,7 +16,15 @@ from conformance.harness import Harness
 from conformance.harness.schedule import Schedule, every_schedule
 from conformance.machines.races import race_backend
 from conformance.spec import covers
-from conformance.strategies.programs import ABSENT, EXPIRED, LIVE, KVProgram, KVStep, kv_programs, schedules
+from conformance.strategies.programs import (
+    ABSENT,
+    EXPIRED,
+    LIVE,
+    KVProgram,
+    KVStep,
+    kv_programs,
+    schedules,
+)
 
 CLAUSES = ("CC-1", "CC-3", "CC-4", "CC-5", "CC-6", "CC-7", "CC-8")
 

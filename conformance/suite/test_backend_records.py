@@ -2,19 +2,19 @@
 
 from __future__ import annotations
 
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from conformance import CapacityExceededError, NotFoundError, VersionedRecord
 from conformance.harness import Harness, SyncBackend
-from conformance.plugin.profiles import examples
 from conformance.machines.kv_driver import require_record
+from conformance.plugin.profiles import examples
 from conformance.spec import covers, expect_error, require
 from conformance.strategies import ABSENT, FAR_FUTURE, keys, record_bytes, records
 
 
 @covers("BK-11", "BK-13")
-@settings(max_examples=examples(40))
+@examples(40)
 @given(key=keys(), data=records(st.sampled_from([FAR_FUTURE, None, ABSENT])))  # live records: round trips, not expiry
 def test_data_round_trips_exactly(harness: Harness, key: str, data: bytes) -> None:
     with harness.fresh_backend() as (backend, _clock):

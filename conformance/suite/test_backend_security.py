@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from conformance import NotFoundError, VersionedRecord
@@ -36,7 +36,7 @@ def _stored(backend: SyncBackend, keys: list[str], clause: str) -> dict[str, Ver
 
 
 @covers("SEC-1")
-@settings(max_examples=examples(40))
+@examples(40)
 @given(owners=owner_families(2, 5), layout=st.sampled_from(NAIVE_LAYOUTS),
        ids=st.lists(task_ids(), min_size=1, max_size=3, unique=True))
 def test_owner_prefixes_list_only_their_owners_keys(harness: Harness, owners: list[str], layout: Layout, ids: list[str]) -> None:
@@ -55,7 +55,7 @@ def test_owner_prefixes_list_only_their_owners_keys(harness: Harness, owners: li
 
 
 @covers("SEC-2")
-@settings(max_examples=examples(30))
+@examples(30)
 @given(owners=owner_families(2, 5), layout=st.sampled_from(NAIVE_LAYOUTS), data=st.data())
 def test_lookalike_owner_keys_never_share_a_record(harness: Harness, owners: list[str], layout: Layout, data: st.DataObject) -> None:
     name, key_of, _prefix_of = layout

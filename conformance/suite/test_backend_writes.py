@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from conformance import NotFoundError, VersionConflictError, VersionedRecord
 from conformance.harness import Harness, SyncBackend
-from conformance.plugin.profiles import examples
 from conformance.machines.kv_driver import require_record
+from conformance.plugin.profiles import examples
 from conformance.spec import covers, expect_error, require
 from conformance.strategies import keys, other_versions, record_bytes
 
@@ -24,7 +24,7 @@ def test_get_missing_key_raises_not_found(backend: SyncBackend) -> None:
 
 
 @covers("BK-5")
-@settings(max_examples=examples(30))
+@examples(30)
 @given(key=keys())
 def test_first_put_creates_a_record(harness: Harness, key: str) -> None:
     with harness.fresh_backend() as (backend, _clock):
@@ -49,7 +49,7 @@ def test_put_overwrites_and_raises_the_version(backend: SyncBackend) -> None:
 
 
 @covers("BK-6")
-@settings(max_examples=examples(20))
+@examples(20)
 @given(writes=st.lists(st.booleans(), min_size=1, max_size=12))
 def test_every_write_raises_the_version(harness: Harness, writes: list[bool]) -> None:
     """Any mix of puts and successful CASes hands each write a version above the one before."""
@@ -84,7 +84,7 @@ def test_cas_with_stale_version_conflicts(backend: SyncBackend) -> None:
 
 
 @covers("BK-8")
-@settings(max_examples=examples(30))
+@examples(30)
 @given(writes=st.integers(min_value=1, max_value=4), data=st.data())
 def test_cas_with_any_other_version_conflicts(harness: Harness, writes: int, data: st.DataObject) -> None:
     with harness.fresh_backend() as (backend, _clock):
@@ -99,7 +99,7 @@ def test_cas_with_any_other_version_conflicts(harness: Harness, writes: int, dat
 
 
 @covers("BK-9")
-@settings(max_examples=examples(10))
+@examples(10)
 @given(expected=st.sampled_from([1, 2, 7, 2**63 - 1]))
 def test_cas_on_missing_key_raises_not_found(harness: Harness, expected: int) -> None:
     with harness.fresh_backend() as (backend, _clock):

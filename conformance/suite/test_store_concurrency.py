@@ -27,12 +27,11 @@ from conformance import (
     VariableSizeExceededError,
     canonical_json,
 )
+from conformance.checks.task_store import OWNER, refused_create
 from conformance.harness import CheckedStore, SyncStore
 from conformance.harness.together import run_together
-from conformance.harness.probes import refused_create
-from conformance.spec import covers, expect_error, require
+from conformance.spec import covers, require
 
-OWNER = "alice"
 ROUNDS = 4
 
 

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from conformance import (
@@ -49,15 +49,14 @@ from conformance import (
     parse_timestamp,
     validate_task_wire,
 )
+from conformance.checks.task_store import OWNER, refused_create
 from conformance.harness import FakeClock, Harness, SyncStore
 from conformance.harness.answers import refusal_clause
-from conformance.plugin.profiles import examples
 from conformance.harness.target import accepts_keyword
-from conformance.harness.probes import refused_create
+from conformance.plugin.profiles import examples
 from conformance.spec import covers, expect_error, require
 from conformance.strategies.tasks import map_of_exact_size
 
-OWNER = "alice"
 #: Owner ids distinctive enough that finding them in a message can only mean the message names them.
 SECRET_OWNER = "owner-7f3a-secret"
 INTRUDER = "intruder-91c2-secret"
@@ -379,7 +378,7 @@ def test_unusable_owner_ids_are_refused_even_when_anonymous_is_allowed(harness: 
 
 
 @covers("TS-3", "SEC-9")
-@settings(max_examples=examples(20))
+@examples(20)
 @given(limit=st.integers(min_value=4, max_value=12), char=st.sampled_from(["é", "€", "🔑", "ß", "中"]), data=st.data())
 def test_owner_ids_are_bounded_in_utf8_bytes(harness: Harness, make_store: Callable[..., SyncStore], limit: int, char: str, data: st.DataObject) -> None:
     store = _secured_store(harness, make_store, SecurityConfig(max_owner_id_bytes=limit))

@@ -11,13 +11,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from hypothesis import example, given, settings
+from hypothesis import example, given
 from hypothesis import strategies as st
 
 from conformance import (
-    NotReadyError,
     INVALID_PARAMS,
     ExpiredRecords,
+    NotReadyError,
     ResourceExhaustedError,
     StoreConfig,
     TaskError,
@@ -25,12 +25,11 @@ from conformance import (
     TaskNotFoundError,
     TaskStatus,
 )
+from conformance.checks.task_store import OWNER, raised, refused_create
 from conformance.harness import FakeClock, Harness, SyncStore
-from conformance.harness.probes import raised, refused_create
 from conformance.plugin.profiles import examples
 from conformance.spec import covers, expect_error, require
 
-OWNER = "alice"
 OTHER = "bob"
 
 
@@ -103,7 +102,7 @@ def test_expired_task_is_gone_to_every_operation(harness: Harness, limited_store
 
 
 @covers("TS-15", "TS-22")
-@settings(max_examples=examples(20))
+@examples(20)
 @given(
     ttls=st.lists(st.tuples(st.sampled_from([OWNER, OTHER, "carol"]), st.integers(min_value=1, max_value=3000), st.integers(0, 400)),
                   min_size=1, max_size=10),

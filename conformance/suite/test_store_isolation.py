@@ -8,7 +8,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable
 
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from conformance import (
@@ -19,20 +19,25 @@ from conformance import (
     TaskRecord,
     TaskStatus,
 )
+from conformance.checks.task_store import (
+    OWNER,
+    calls_as,
+    indistinguishable,
+    listed_ids,
+    raised,
+    refused_create,
+    stored_result,
+)
 from conformance.harness import FakeClock, SyncStore
 from conformance.plugin.profiles import examples
 from conformance.spec import covers, expect_error, require
-from conformance.harness.probes import calls_as, indistinguishable, listed_ids, raised, refused_create, stored_result
 from conformance.strategies.owners import CLASHING_PAIRS, HOSTILE_OWNERS, SECRET_OWNER
-
-OWNER = "alice"
-
 
 # ---------------------------------------------------------------- TS-6: the quota
 
 
 @covers("TS-6", "SEC-4")
-@settings(max_examples=examples(20))
+@examples(20)
 @given(limit=st.integers(min_value=1, max_value=4), data=st.data())
 def test_quota_counts_live_tasks_terminal_ones_included(limited_store: Callable[..., SyncStore], limit: int, data: st.DataObject) -> None:
     store = limited_store(config=StoreConfig(max_tasks_per_owner=limit))
@@ -97,7 +102,7 @@ def test_another_owners_task_is_exactly_a_missing_task(store: SyncStore) -> None
 
 
 @covers("TS-7", "SEC-3")
-@settings(max_examples=examples(20))
+@examples(20)
 @given(
     owners=st.lists(
         st.one_of(

@@ -7,7 +7,7 @@ import time
 import uuid
 from collections.abc import Callable
 
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from conformance import (
@@ -21,13 +21,12 @@ from conformance import (
     TtlExceededError,
     VariableValidationError,
 )
+from conformance.checks.task_store import OWNER, refused_create
 from conformance.harness import FakeClock, Harness, SyncStore
 from conformance.harness.answers import is_int
 from conformance.plugin.profiles import examples
-from conformance.harness.probes import refused_create
 from conformance.spec import covers, expect_error, require
 
-OWNER = "alice"
 TASK_ID = re.compile(r"^[0-9a-f]{32}$")
 
 W, I, C, F, X = (TaskStatus.WORKING, TaskStatus.INPUT_REQUIRED, TaskStatus.COMPLETED, TaskStatus.FAILED, TaskStatus.CANCELLED)
@@ -121,7 +120,7 @@ def test_task_ids_are_never_reused(store: SyncStore, clock: FakeClock | None) ->
 
 
 @covers("TS-4", "SEC-6", "TS-11")
-@settings(max_examples=examples(20))
+@examples(20)
 @given(char=st.sampled_from(["é", "€", "🔑", "ß", "中"]), data=st.data())
 def test_request_method_is_a_bounded_string(limited_store: Callable[..., SyncStore], char: str, data: st.DataObject) -> None:
     store = limited_store(config=StoreConfig(max_string_bytes=16))
@@ -179,7 +178,7 @@ def test_every_mutation_stamps_last_updated_at(store: SyncStore, store_clock: Fa
 
 
 @covers("TS-5")
-@settings(max_examples=examples(20))
+@examples(20)
 @given(data=st.data())
 def test_ttl_is_the_default_or_kept_exactly(harness: Harness, make_store: Callable[..., SyncStore], clock: FakeClock | None,
                                             data: st.DataObject) -> None:
@@ -200,7 +199,7 @@ def test_ttl_is_the_default_or_kept_exactly(harness: Harness, make_store: Callab
 
 
 @covers("TS-5", "SEC-9")
-@settings(max_examples=examples(20))
+@examples(20)
 @given(data=st.data())
 def test_ttl_outside_range_is_refused_never_clamped(harness: Harness, make_store: Callable[..., SyncStore], data: st.DataObject) -> None:
     store = make_store()

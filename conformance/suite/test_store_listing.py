@@ -11,15 +11,21 @@ import string
 from collections.abc import Callable
 from typing import Any
 
-from hypothesis import example, given, settings
+from hypothesis import example, given
 from hypothesis import strategies as st
 
-from conformance import INVALID_PARAMS, InvalidCursorError, StoreConfig, TaskPage, TaskRecord
+from conformance import (
+    INVALID_PARAMS,
+    InvalidCursorError,
+    StoreConfig,
+    TaskPage,
+    TaskRecord,
+)
+from conformance.checks.task_store import OWNER
 from conformance.harness import FakeClock, SyncStore
 from conformance.plugin.profiles import examples
 from conformance.spec import covers, expect_error, require
 
-OWNER = "alice"
 OTHER = "bob"
 
 
@@ -76,7 +82,7 @@ def _check_complete(walk: _Walk, expected: list[TaskRecord], limit: int | None, 
 
 
 @covers("TS-16")
-@settings(max_examples=examples(20))
+@examples(20)
 @given(
     plan=st.lists(st.tuples(st.sampled_from([OWNER, OWNER, OTHER]), st.sampled_from([0, 0, 0, 1, 7])), max_size=11),
     limit=st.integers(min_value=1, max_value=4),
@@ -215,7 +221,7 @@ def test_malformed_cursors_are_refused(store: SyncStore) -> None:
 
 
 @covers("TS-17", "SEC-3")
-@settings(max_examples=examples(20))
+@examples(20)
 @given(pair=st.sampled_from([("alice", "bob"), ("a", "a:b"), ("a:b", "a"), ("A", "a"), ("ß", "ss"), ("é", "e\u0301"), ("a", "a ")]),
        theirs=st.integers(min_value=2, max_value=4))
 def test_another_owners_cursor_is_refused(make_store: Callable[..., SyncStore], pair: tuple[str, str], theirs: int) -> None:

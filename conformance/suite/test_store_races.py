@@ -16,7 +16,14 @@ from conformance.harness import FakeClock, Harness
 from conformance.harness.schedule import Schedule, every_schedule
 from conformance.machines.races import race_store
 from conformance.spec import covers
-from conformance.strategies.programs import EXPIRED, LIVE, TaskProgram, TaskStep, schedules, task_programs
+from conformance.strategies.programs import (
+    EXPIRED,
+    LIVE,
+    TaskProgram,
+    TaskStep,
+    schedules,
+    task_programs,
+)
 
 CLAUSES = ("CC-2", "CC-7", "CC-8")
 

@@ -25,11 +25,19 @@ from conformance import (
     TaskStatus,
     TtlExceededError,
 )
+from conformance.checks.task_store import (
+    OWNER,
+    calls_as,
+    indistinguishable,
+    listed_ids,
+    raised,
+    refused_create,
+    state_of,
+)
 from conformance.harness import CheckedStore, FakeClock, Harness, SyncStore
-from conformance.harness.probes import calls_as, indistinguishable, listed_ids, raised, refused_create, state_of
 from conformance.harness.together import run_together
 from conformance.machines.isolation import OwnerIsolationMachine
-from conformance.plugin.profiles import examples
+from conformance.plugin.profiles import examples, scaled
 from conformance.spec import covers, expect_error, require
 from conformance.strategies.owners import owner_families, owner_pairs
 
@@ -38,7 +46,7 @@ from conformance.strategies.owners import owner_families, owner_pairs
 
 @covers("SEC-3", "SEC-4")
 def test_owner_isolation_probe_machine(harness: Harness) -> None:
-    budget = settings(max_examples=examples(30), stateful_step_count=settings.default.stateful_step_count // 2)
+    budget = settings(max_examples=scaled(30), stateful_step_count=settings.default.stateful_step_count // 2)
     run_state_machine_as_test(OwnerIsolationMachine.for_harness(harness), settings=budget)
 
 
@@ -62,7 +70,7 @@ def _bring_to(store: SyncStore, clock: FakeClock | None, owner: str, state: str)
 
 
 @covers("SEC-3")
-@settings(max_examples=examples(20))
+@examples(20)
 @given(pair=owner_pairs())
 def test_intruders_get_exactly_what_a_missing_task_gets(
     make_store: Callable[..., SyncStore], store_clock: FakeClock | None, pair: tuple[str, str]
@@ -96,7 +104,7 @@ def test_intruders_get_exactly_what_a_missing_task_gets(
 
 
 @covers("SEC-4")
-@settings(max_examples=examples(30))
+@examples(30)
 @given(owners=owner_families(2, 4), data=st.data())
 def test_lookalike_owners_never_share_a_quota(limited_store: Callable[..., SyncStore], owners: list[str], data: st.DataObject) -> None:
     limit = 2
@@ -145,17 +153,17 @@ def test_racing_creates_never_overfill_any_owner(limited_store: Callable[..., Sy
 
 
 @covers("SEC-9")
-@settings(max_examples=examples(10))
+@examples(10)
 @given(excess=st.sampled_from([1, 999, 1_000, 59_999, 86_400_000, 2**31, 2**62]))
 def test_ttls_over_the_maximum_are_refused_never_clamped(harness: Harness, make_store: Callable[..., SyncStore], excess: int) -> None:
     store = make_store()
     maximum = harness.store_config(store).max_ttl_ms
     assume(maximum is not None)
     asked = maximum + excess
-    error = refused_create("SEC-9", store, "alice", TtlExceededError, lambda: store.create("alice", "m", ttl=asked),
+    error = refused_create("SEC-9", store, OWNER, TtlExceededError, lambda: store.create(OWNER, "m", ttl=asked),
                          f"create with ttl={asked} ({excess} ms over max_ttl_ms={maximum})")
     require("SEC-9", (error.requested_ms, error.max_ms) == (asked, maximum),
             f"TtlExceededError carries requested_ms={error.requested_ms!r}, max_ms={error.max_ms!r}; expected {asked}, {maximum}")
-    require("SEC-9", listed_ids(store, "alice", "SEC-9") == [], "a create refused for its TTL left a task behind")
-    kept = store.create("alice", "m", ttl=maximum)
+    require("SEC-9", listed_ids(store, OWNER, "SEC-9") == [], "a create refused for its TTL left a task behind")
+    kept = store.create(OWNER, "m", ttl=maximum)
     require("SEC-9", kept.ttl == maximum, f"create with ttl={maximum} (the maximum) reports ttl={kept.ttl}")

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from conformance import (
@@ -23,8 +23,16 @@ from conformance import (
     VariableValidationError,
     canonical_json,
 )
+from conformance.checks.task_store import (
+    OWNER,
+    listed_ids,
+    refused,
+    require_json,
+    state_of,
+    stored_result,
+    stray_errors_break,
+)
 from conformance.harness import FakeClock, Harness, SyncStore
-from conformance.harness.probes import OWNER, listed_ids, refused, require_json, same_json, state_of, stored_result, stray_errors_break
 from conformance.plugin.profiles import examples
 from conformance.spec import covers, expect_error, require
 from conformance.strategies.hostile import (
@@ -39,6 +47,7 @@ from conformance.strategies.hostile import (
     injection_values,
     same_number,
 )
+
 
 @dataclass(frozen=True)
 class Position:
@@ -140,7 +149,7 @@ def _merged(current: dict[str, Any], incoming: dict[str, Any]) -> dict[str, Any]
 
 
 @covers("SEC-6")
-@settings(max_examples=examples(40))
+@examples(40)
 @given(scenario=st.sampled_from(SCENARIOS), char=WIDE_CHARS, offset=st.sampled_from([-1, 0, 1]), data=st.data())
 def test_size_limit_holds_at_the_exact_byte(
     limited_store: Callable[..., SyncStore], scenario: str, char: str, offset: int, data: st.DataObject
@@ -182,7 +191,7 @@ MALLORY = "mallory"
 
 
 @covers("SEC-7")
-@settings(max_examples=examples(40))
+@examples(40)
 @given(
     variables=st.dictionaries(injection_names(), injection_values(), min_size=1, max_size=6),
     result=injection_values(),
@@ -231,7 +240,7 @@ def test_stored_data_never_reaches_the_records_own_fields(
 
 
 @covers("SEC-8")
-@settings(max_examples=examples(40))
+@examples(40)
 @given(ints=st.lists(exact_integers(), min_size=1, max_size=4), floats=st.lists(exact_floats(), min_size=1, max_size=4))
 def test_numbers_round_trip_exactly(make_store: Callable[..., SyncStore], ints: list[int], floats: list[float]) -> None:
     store = make_store()
@@ -250,7 +259,7 @@ def test_numbers_round_trip_exactly(make_store: Callable[..., SyncStore], ints: 
 
 
 @covers("SEC-8")
-@settings(max_examples=examples(40))
+@examples(40)
 @given(poison=st.sampled_from(NON_JSON), data=st.data())
 def test_non_json_values_are_refused_wherever_they_hide(
     make_store: Callable[..., SyncStore], poison: tuple[str, Callable[[], Any]], data: st.DataObject

@@ -12,7 +12,7 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from conformance import (
@@ -33,11 +33,21 @@ from conformance import (
     VariableValidationError,
     canonical_json,
 )
+from conformance.checks.task_store import (
+    OWNER,
+    live_status_other_than,
+    refused,
+    refused_create,
+    require_json,
+    same_json,
+    state_of,
+    stored_result,
+    stray_errors_break,
+)
 from conformance.harness import FakeClock, Harness, SyncStore
 from conformance.plugin.profiles import examples
 from conformance.spec import covers, expect_error, require
 from conformance.strategies import json_values
-from conformance.harness.probes import OWNER, live_status_other_than, refused, refused_create, require_json, same_json, state_of, stored_result, stray_errors_break
 
 INTRUDER = "mallory"
 #: Characters of one to four UTF-8 bytes that JSON writes as they are (no escapes).
@@ -92,7 +102,7 @@ def _shaped(data: st.DataObject, depth: int) -> Any:
 
 
 @covers("TS-10", "TS-4")
-@settings(max_examples=examples(20))
+@examples(20)
 @given(
     updates=st.lists(
         st.dictionaries(NAMES, st.one_of(st.none(), st.none(), json_values(max_leaves=4)), max_size=4),
@@ -149,7 +159,7 @@ def test_terminal_tasks_keep_their_variables_and_result(store: SyncStore) -> Non
 
 
 @covers("TS-11", "SEC-5")
-@settings(max_examples=examples(20))
+@examples(20)
 @given(limit=st.integers(min_value=1, max_value=4), data=st.data())
 def test_depth_limit_is_exact(limited_store: Callable[..., SyncStore], limit: int, data: st.DataObject) -> None:
     store = limited_store(config=StoreConfig(max_depth=limit))
@@ -221,7 +231,7 @@ def test_deep_bombs_are_refused_quickly(store: SyncStore) -> None:
 
 
 @covers("TS-11", "SEC-6")
-@settings(max_examples=examples(20))
+@examples(20)
 @given(char=WIDE_CHARS, data=st.data())
 def test_strings_are_bounded_in_utf8_bytes(limited_store: Callable[..., SyncStore], char: str, data: st.DataObject) -> None:
     limit = 16
@@ -303,7 +313,7 @@ def _values_must_be_plain_json(store: SyncStore) -> None:
 
 
 @covers("TS-12", "SEC-6")
-@settings(max_examples=examples(20))
+@examples(20)
 @given(first=st.integers(min_value=24, max_value=150), char=WIDE_CHARS, other=WIDE_CHARS)
 def test_merged_variables_are_bounded_exactly(limited_store: Callable[..., SyncStore], first: int, char: str, other: str) -> None:
     limit = 200
@@ -339,7 +349,7 @@ def test_merged_variables_are_bounded_exactly(limited_store: Callable[..., SyncS
 
 
 @covers("TS-12", "SEC-6")
-@settings(max_examples=examples(20))
+@examples(20)
 @given(shape=st.sampled_from(["string", "list", "object"]), char=WIDE_CHARS)
 def test_result_size_is_bounded_exactly(limited_store: Callable[..., SyncStore], shape: str, char: str) -> None:
     limit = 64
@@ -390,7 +400,7 @@ def test_null_is_a_result_and_absence_is_not_ready(store: SyncStore) -> None:
 
 
 @covers("TS-13")
-@settings(max_examples=examples(20))
+@examples(20)
 @given(values=st.lists(json_values(), min_size=3, max_size=3), status=st.sampled_from([TaskStatus.WORKING, TaskStatus.INPUT_REQUIRED]))
 def test_results_and_variables_round_trip_and_replace_until_terminal(make_store: Callable[..., SyncStore], values: list[Any], status: TaskStatus) -> None:
     store = make_store()

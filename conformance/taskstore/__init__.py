@@ -5,7 +5,12 @@ the layer above it feels. It depends on the contract only; its record codec and 
 are its own business, not something a backend author implements.
 """
 
-from conformance.taskstore.codec import TASK_RECORD_SCHEMA, decode_record, encode_record, load_record_document
+from conformance.taskstore.codec import (
+    TASK_RECORD_SCHEMA,
+    decode_record,
+    encode_record,
+    load_record_document,
+)
 from conformance.taskstore.generic import GenericTaskStore, owner_prefix, task_key
 
 __all__ = [

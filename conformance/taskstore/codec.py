@@ -12,7 +12,12 @@ from typing import Any
 
 import jsonschema
 
-from conformance.contract.record import TIMESTAMP_PATTERN, canonical_json, format_timestamp, parse_timestamp
+from conformance.contract.record import (
+    TIMESTAMP_PATTERN,
+    canonical_json,
+    format_timestamp,
+    parse_timestamp,
+)
 from conformance.contract.task import TaskRecord, TaskStatus
 from conformance.contract.task_schema import TASK_WIRE_SCHEMA, first_schema_error
 

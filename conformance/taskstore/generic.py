@@ -41,10 +41,21 @@ from typing import Any
 import anyio
 
 from conformance.contract.backend import StorageBackend, VersionedRecord
-from conformance.contract.errors import CapacityExceededError, NotFoundError, VersionConflictError
+from conformance.contract.errors import (
+    CapacityExceededError,
+    NotFoundError,
+    VersionConflictError,
+)
 from conformance.contract.record import LATEST_TIMESTAMP_MS, canonical_json
 from conformance.contract.store import SecurityConfig, StoreConfig
-from conformance.contract.task import INITIAL_STATUS, TaskPage, TaskRecord, TaskStatus, can_transition, coerce_status
+from conformance.contract.task import (
+    INITIAL_STATUS,
+    TaskPage,
+    TaskRecord,
+    TaskStatus,
+    can_transition,
+    coerce_status,
+)
 from conformance.contract.task_errors import (
     AnonymousAccessError,
     ConcurrentModificationError,
@@ -61,7 +72,13 @@ from conformance.contract.task_errors import (
     VariableValidationError,
 )
 from conformance.taskstore.codec import decode_record, encode_record
-from conformance.taskstore.values import check_size, check_string, check_value, check_variables, merge_variables
+from conformance.taskstore.values import (
+    check_size,
+    check_string,
+    check_value,
+    check_variables,
+    merge_variables,
+)
 
 #: Every task key starts with this; the owner's digest and the task id follow.
 KEY_ROOT = "tasks/"

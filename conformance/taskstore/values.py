@@ -13,7 +13,10 @@ from collections.abc import Mapping
 from typing import Any
 
 from conformance.contract.record import canonical_json
-from conformance.contract.task_errors import VariableSizeExceededError, VariableValidationError
+from conformance.contract.task_errors import (
+    VariableSizeExceededError,
+    VariableValidationError,
+)
 from conformance.contract.task_schema import MAX_INTEGER, MIN_INTEGER
 
 

@@ -18,7 +18,13 @@ from typing import Any, ClassVar
 
 import anyio
 
-from conformance import NotFoundError, VersionConflictError, VersionedRecord, expires_at, is_expired
+from conformance import (
+    NotFoundError,
+    VersionConflictError,
+    VersionedRecord,
+    expires_at,
+    is_expired,
+)
 from reference_backend import InMemoryBackend
 
 Clock = Callable[[], float]

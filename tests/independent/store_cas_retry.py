@@ -35,7 +35,13 @@ import anyio.lowlevel
 
 from conformance.contract.record import LATEST_TIMESTAMP_MS, canonical_json
 from conformance.contract.store import SecurityConfig, StoreConfig
-from conformance.contract.task import TaskPage, TaskRecord, TaskStatus, can_transition, coerce_status
+from conformance.contract.task import (
+    TaskPage,
+    TaskRecord,
+    TaskStatus,
+    can_transition,
+    coerce_status,
+)
 from conformance.contract.task_errors import (
     AnonymousAccessError,
     ConcurrentModificationError,

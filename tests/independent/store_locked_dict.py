@@ -40,7 +40,12 @@ import anyio
 
 from conformance.contract.record import LATEST_TIMESTAMP_MS, canonical_json
 from conformance.contract.store import SecurityConfig, StoreConfig
-from conformance.contract.task import TERMINAL_STATUSES, TaskPage, TaskRecord, TaskStatus
+from conformance.contract.task import (
+    TERMINAL_STATUSES,
+    TaskPage,
+    TaskRecord,
+    TaskStatus,
+)
 from conformance.contract.task_errors import (
     AnonymousAccessError,
     InvalidCursorError,

@@ -42,8 +42,19 @@ from conformance.contract.errors import NotFoundError
 from conformance.contract.record import canonical_json
 from conformance.contract.task_errors import shown
 from conformance.taskstore.codec import decode_record, encode_record
-from conformance.taskstore.generic import KEY_ROOT, GenericTaskStore, owner_prefix, task_key
-from conformance.taskstore.values import check_size, check_string, check_value, check_variables, merge_variables
+from conformance.taskstore.generic import (
+    KEY_ROOT,
+    GenericTaskStore,
+    owner_prefix,
+    task_key,
+)
+from conformance.taskstore.values import (
+    check_size,
+    check_string,
+    check_value,
+    check_variables,
+    merge_variables,
+)
 from reference_backend import InMemoryBackend
 
 Clock = Callable[[], float]

@@ -10,7 +10,14 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from conformance import NotReadyError, TaskError, TaskNotFoundError, TaskRecord, TaskStatus, canonical_json
+from conformance import (
+    NotReadyError,
+    TaskError,
+    TaskNotFoundError,
+    TaskRecord,
+    TaskStatus,
+    canonical_json,
+)
 from conformance.harness.guard import SyncStore
 from conformance.spec import ContractViolation, expect_error, require
 
