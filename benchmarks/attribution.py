@@ -2,7 +2,7 @@
 
 Usage: python benchmarks/attribution.py [--workers N] [--only NAME ...] [--machine]
 
-For every entry of the galleries (tests/backends/broken.py, tests/stores/broken.py) the whole
+For every entry of the galleries (testbed/backends/broken.py, testbed/stores/broken.py) the whole
 default profile runs with ``-x``, as an author's CI would stop at the first failure, and the
 clauses that failure names are compared with the bug's (``violates``, or one of the clauses
 the SPEC states the same rule under, ``also``). With ``--machine`` only the task-store state
@@ -27,8 +27,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from tests.backends import broken as broken_backends  # noqa: E402
-from tests.stores import broken as broken_stores  # noqa: E402
+from testbed.backends import broken as broken_backends  # noqa: E402
+from testbed.stores import broken as broken_stores  # noqa: E402
 
 
 @dataclass
@@ -57,8 +57,8 @@ class Result:
 
 def gallery() -> list[Entry]:
     entries = []
-    for flag, module, classes in (("--backend", "tests.backends.broken", broken_backends.GALLERY),
-                                  ("--store", "tests.stores.broken", broken_stores.GALLERY)):
+    for flag, module, classes in (("--backend", "testbed.backends.broken", broken_backends.GALLERY),
+                                  ("--store", "testbed.stores.broken", broken_stores.GALLERY)):
         for cls in classes:
             clauses = (cls.violates, *getattr(cls, "also", ()))
             entries.append(Entry(flag, f"{module}:{cls.__name__}", cls.__name__, clauses))

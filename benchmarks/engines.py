@@ -1,7 +1,7 @@
 """The kit's default profile against each example backend on its real engine: wall time, calls, passes.
 
 Usage: python benchmarks/engines.py [--repeats N] [ENGINE ...]   (engines: sqlite redis postgres dynamodb)
-Starts each engine's server as the self-tests do (tests/engines/), runs ``python -m pytest
+Starts each engine's server as the self-tests do (testbed/engines/), runs ``python -m pytest
 --backend=...`` N times in a row on the default loop, and prints a Markdown table for
 benchmarks/RESULTS.md: wall time, tests per run, calls into the backend (and into the
 reference store above it) per run, and how many runs passed. A correct backend must pass
@@ -22,8 +22,8 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from kit_runtime import run_once  # noqa: E402
 
-from tests.engines.process import ServerProcess  # noqa: E402
-from tests.engines.registry import ENGINES  # noqa: E402
+from testbed.engines.process import ServerProcess  # noqa: E402
+from testbed.engines.registry import ENGINES  # noqa: E402
 
 
 def server_rss_mb(server: ServerProcess | None) -> str:

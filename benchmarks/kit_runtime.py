@@ -21,7 +21,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from tests.backends.correct import CORRECT_TARGETS  # noqa: E402
+from testbed.backends.correct import CORRECT_TARGETS  # noqa: E402
 
 #: The correct backends; ``--stores`` adds the correct task stores.
 DEFAULT_TARGETS = [spec for flag, spec in CORRECT_TARGETS if flag == "--backend"]

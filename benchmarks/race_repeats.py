@@ -13,7 +13,7 @@ A target is ``backend=MODULE:NAME``, ``store=MODULE:NAME`` or a bare ``MODULE:NA
 when the name ends in ``_store``, as in ``kit_runtime.py``); a leading ``--`` is allowed, so
 ``--target=--store=reference_backend:in_memory_task_store`` works too. Each run is a fresh
 ``python -m pytest ... --conformance-loop=all -k races --conformance-report=...`` process
-started in the repository root with the root on PYTHONPATH (so ``tests.backends.correct``
+started in the repository root with the root on PYTHONPATH (so ``testbed.backends.correct``
 imports), exactly as a user runs the kit. A run fails when pytest exits non-zero, the
 verdict is not a pass, or any test in the report failed. Targets run one after another.
 Prints a Markdown table for benchmarks/RESULTS.md; progress and failure excerpts go to
@@ -38,7 +38,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from tests.backends.correct import CORRECT_TARGETS  # noqa: E402
+from testbed.backends.correct import CORRECT_TARGETS  # noqa: E402
 
 DEFAULT_TARGETS = [f"{flag.removeprefix('--')}={spec}" for flag, spec in CORRECT_TARGETS]
 #: Lines of a failing run's output worth quoting on stderr.

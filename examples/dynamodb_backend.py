@@ -2,11 +2,11 @@
 
 Run the kit against it, here against moto standing in for DynamoDB on loopback::
 
-    PYTHONPATH=. python -m tests.engines.moto -p 5000 &
+    PYTHONPATH=. python -m testbed.engines.moto -p 5000 &
     python -m pytest --backend=examples.dynamodb_backend:DynamoDbBackend \\
         --backend-option endpoint_url=http://127.0.0.1:5000 --conformance-loop=all
 
-``tests.engines.moto`` serves moto's application (what ``python -m moto.server`` serves) on
+``testbed.engines.moto`` serves moto's application (what ``python -m moto.server`` serves) on
 kept-open connections, with three of moto's departures from DynamoDB corrected (see that
 module): plain moto at times applies both of two concurrent conditional writes of one
 item, which the kit rightly reports as a race (BK-18, CC-3); it refuses updates of large

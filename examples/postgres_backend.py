@@ -47,7 +47,7 @@ Listing is a byte range on the primary key, never ``LIKE`` (BK-12, SEC-1)
     prefix's UTF-8 and ``p'`` is ``p`` with its last byte raised by one (UTF-8 never contains
     the byte 0xFF, so there is no carry). Nothing in the prefix is a wildcard, so nothing
     needs escaping (an unescaped ``LIKE prefix || '%'`` lets ``%`` and ``_`` in one owner's
-    prefix match other owners' keys: ``tests/backends/broken_postgres.py`` keeps that bug for
+    prefix match other owners' keys: ``testbed/backends/broken_postgres.py`` keeps that bug for
     the kit to catch); the scan uses the primary-key index; and, unlike a
     ``prefix || U&'\\FFFF'`` text bound, it misses no key whose next character lies beyond
     the Basic Multilingual Plane. The empty prefix lists the whole namespace. One statement

@@ -18,7 +18,7 @@ BASE_ARGS = ("-p", "no:cacheprovider", "-q", "-W", "ignore::DeprecationWarning")
 
 @pytest.fixture(autouse=True)
 def _kit_subprocesses_import_the_gallery(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """Subprocesses run in an empty temp folder; let them import ``tests.backends`` like a user's own package."""
+    """Subprocesses run in an empty temp folder; let them import ``testbed.backends`` like a user's own package."""
     monkeypatch.setenv("PYTHONPATH", os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])))
     yield
 

@@ -27,9 +27,9 @@ from conformance.harness.together import run_together
 from conformance.spec import parse_clauses
 from conformance.strategies import record_bytes
 from reference_backend import InMemoryBackend
-from tests.backends import broken
-from tests.backends.broken import GALLERY
-from tests.backends.correct import ThreadedBackend, YieldingBackend
+from testbed.backends import broken
+from testbed.backends.broken import GALLERY
+from testbed.backends.correct import ThreadedBackend, YieldingBackend
 
 LOOPS = ["asyncio", "trio"]
 CORRECT: list[type[Any]] = [InMemoryBackend, ThreadedBackend, YieldingBackend]

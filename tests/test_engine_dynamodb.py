@@ -27,10 +27,10 @@ from conformance import (
     parse_timestamp,
 )
 from examples.dynamodb_backend import DEFAULT_TABLE, MAX_RECORD_BYTES, DynamoDbBackend
-from tests.backends import broken_dynamodb
+from testbed.backends import broken_dynamodb
 from tests.conftest import assert_fails_for_clause, assert_passes_whole_kit
-from tests.engines import moto
-from tests.engines.process import free_port, running
+from testbed.engines import moto
+from testbed.engines.process import free_port, running
 
 BACKEND = "--backend=examples.dynamodb_backend:DynamoDbBackend"
 #: The bound on one whole-kit run against moto (see the test).
@@ -83,7 +83,7 @@ def test_dynamodb_example_backend_passes_the_whole_kit(pytester: pytest.Pytester
 @pytest.mark.parametrize("broken", broken_dynamodb.GALLERY, ids=[cls.__name__ for cls in broken_dynamodb.GALLERY])
 def test_broken_dynamodb_backend_fails_for_its_clause(pytester: pytest.Pytester, dynamodb_endpoint: str, broken: type) -> None:
     assert_fails_for_clause(
-        pytester, broken, f"--backend=tests.backends.broken_dynamodb:{broken.__name__}", f"--backend-option=endpoint_url={dynamodb_endpoint}"
+        pytester, broken, f"--backend=testbed.backends.broken_dynamodb:{broken.__name__}", f"--backend-option=endpoint_url={dynamodb_endpoint}"
     )
 
 
@@ -101,7 +101,7 @@ def test_race_machines_catch_the_dynamodb_race(pytester: pytest.Pytester, dynamo
     verdict = assert_fails_for_clause(
         pytester,
         broken,
-        f"--backend=tests.backends.broken_dynamodb:{broken.__name__}",
+        f"--backend=testbed.backends.broken_dynamodb:{broken.__name__}",
         f"--backend-option=endpoint_url={dynamodb_endpoint}",
         clause=broken.races,
     )
@@ -283,7 +283,7 @@ def test_driver_failures_are_backend_errors_with_the_cause_chained(dynamodb_endp
 
 
 def test_emulator_keeps_connections_open_and_answers_on_each(dynamodb_endpoint: str) -> None:
-    """tests/engines/moto.py serves HTTP/1.1 on kept-open connections (werkzeug's server closed each one)."""
+    """testbed/engines/moto.py serves HTTP/1.1 on kept-open connections (werkzeug's server closed each one)."""
     port = int(dynamodb_endpoint.rsplit(":", 1)[1])
     connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
     headers = {"X-Amz-Target": "DynamoDB_20120810.ListTables", "Content-Type": "application/x-amz-json-1.0",

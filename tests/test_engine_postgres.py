@@ -3,7 +3,7 @@ run it; the engine's classic bugs are caught, each for its clause; and what the 
 check (it needs a fresh, empty instance each time) holds: named namespaces are shared and
 persist, namespaces never see each other's rows, and a generated one leaves nothing behind.
 
-One server per test session (per xdist worker), started by ``tests.engines.postgres``.
+One server per test session (per xdist worker), started by ``testbed.engines.postgres``.
 """
 
 from __future__ import annotations
@@ -27,10 +27,10 @@ from conformance import (
     VersionedRecord,
 )
 from examples.postgres_backend import PostgresBackend
-from tests.backends import broken_postgres
+from testbed.backends import broken_postgres
 from tests.conftest import ROOT, assert_fails_for_clause, assert_passes_whole_kit
-from tests.engines import postgres
-from tests.engines.process import running
+from testbed.engines import postgres
+from testbed.engines.process import running
 
 BROKEN = broken_postgres.GALLERY
 RACES = [cls for cls in BROKEN if cls.races]
@@ -68,7 +68,7 @@ def test_postgres_example_backend_passes_the_whole_kit(pytester: pytest.Pytester
 @pytest.mark.parametrize("broken", BROKEN, ids=[cls.__name__ for cls in BROKEN])
 def test_postgres_broken_variant_fails_for_its_clause(pytester: pytest.Pytester, postgres_dsn: str, broken: Any) -> None:
     assert_fails_for_clause(
-        pytester, broken, f"--backend=tests.backends.broken_postgres:{broken.__name__}", f"--backend-option=dsn={postgres_dsn}"
+        pytester, broken, f"--backend=testbed.backends.broken_postgres:{broken.__name__}", f"--backend-option=dsn={postgres_dsn}"
     )
 
 
@@ -76,7 +76,7 @@ def test_unescaped_like_is_caught_by_the_security_gate_too(pytester: pytest.Pyte
     """The owner-prefix probe (SEC-1) catches the LIKE listing on its own: owner ``a%`` lists owner ``a``'s tasks."""
     broken = broken_postgres.UnescapedLike
     assert_fails_for_clause(
-        pytester, broken, f"--backend=tests.backends.broken_postgres:{broken.__name__}", f"--backend-option=dsn={postgres_dsn}",
+        pytester, broken, f"--backend=testbed.backends.broken_postgres:{broken.__name__}", f"--backend-option=dsn={postgres_dsn}",
         clause="SEC-1",
     )
 
@@ -93,7 +93,7 @@ def test_postgres_races_are_caught_by_the_race_machines_and_shrunk(pytester: pyt
     races, walked under every schedule, release the colliding calls together.
     """
     verdict = assert_fails_for_clause(
-        pytester, broken, f"--backend=tests.backends.broken_postgres:{broken.__name__}", f"--backend-option=dsn={postgres_dsn}",
+        pytester, broken, f"--backend=testbed.backends.broken_postgres:{broken.__name__}", f"--backend-option=dsn={postgres_dsn}",
         clause=broken.races,
     )
     # The tiny history may be reported under CC-1 or under the one-line check it trips first (CC-3, CC-4).

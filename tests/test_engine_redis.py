@@ -1,6 +1,6 @@
 """The Redis example backend passes the whole kit against a real redis-server, and its engine's classic bugs are caught.
 
-One throwaway redis-server per test session (``tests.engines.redis``); set
+One throwaway redis-server per test session (``testbed.engines.redis``); set
 ``CONFORMANCE_SKIP_ENGINES=redis`` to skip these tests where no server can run. The last
 tests check what the kit cannot, because it needs a fresh, empty instance every time:
 named namespaces are shared and persist, namespaces never see each other, a drawn
@@ -23,12 +23,12 @@ from conformance import (
     VersionedRecord,
 )
 from examples.redis_backend import RedisBackend
-from tests.backends import broken_redis
-from tests.backends.broken_redis import BrokenRedis
+from testbed.backends import broken_redis
+from testbed.backends.broken_redis import BrokenRedis
 from tests.conftest import assert_fails_for_clause, assert_passes_whole_kit
-from tests.engines import process
-from tests.engines import redis as redis_engine
-from tests.engines.process import ServerProcess
+from testbed.engines import process
+from testbed.engines import redis as redis_engine
+from testbed.engines.process import ServerProcess
 
 #: Databases of the session's server the engine-specific tests use, each to itself (the kit runs use 0).
 NAMESPACES_DB, CLEANUP_DB, MEMORY_DB = 1, 2, 3
@@ -55,7 +55,7 @@ def test_redis_example_backend_passes_the_whole_kit(pytester: pytest.Pytester, r
 @pytest.mark.parametrize("broken", broken_redis.GALLERY, ids=[cls.__name__ for cls in broken_redis.GALLERY])
 def test_broken_redis_backend_fails_for_its_clause(pytester: pytest.Pytester, redis_url: str, broken: type[BrokenRedis]) -> None:
     assert_fails_for_clause(
-        pytester, broken, f"--backend=tests.backends.broken_redis:{broken.__name__}", f"--backend-option=url={redis_url}"
+        pytester, broken, f"--backend=testbed.backends.broken_redis:{broken.__name__}", f"--backend-option=url={redis_url}"
     )
 
 
@@ -66,7 +66,7 @@ RACES = [cls for cls in broken_redis.GALLERY if cls.races]
 def test_race_machines_catch_the_planted_redis_races(pytester: pytest.Pytester, redis_url: str, broken: type[BrokenRedis]) -> None:
     """The race machines alone (the CC tests) catch each planted race too."""
     assert_fails_for_clause(
-        pytester, broken, f"--backend=tests.backends.broken_redis:{broken.__name__}", f"--backend-option=url={redis_url}",
+        pytester, broken, f"--backend=testbed.backends.broken_redis:{broken.__name__}", f"--backend-option=url={redis_url}",
         clause=broken.races,
     )
 

@@ -11,13 +11,13 @@ from __future__ import annotations
 
 import pytest
 
-from tests.backends import broken as broken_backends
-from tests.backends.correct import CORRECT_TARGETS
+from testbed.backends import broken as broken_backends
+from testbed.backends.correct import CORRECT_TARGETS
 from tests.conftest import assert_fails_for_clause, assert_passes_whole_kit
-from tests.stores import broken as broken_stores
+from testbed.stores import broken as broken_stores
 
-BROKEN = [("--backend", f"tests.backends.broken:{cls.__name__}", cls) for cls in broken_backends.GALLERY] + [
-    ("--store", f"tests.stores.broken:{cls.__name__}", cls) for cls in broken_stores.GALLERY
+BROKEN = [("--backend", f"testbed.backends.broken:{cls.__name__}", cls) for cls in broken_backends.GALLERY] + [
+    ("--store", f"testbed.stores.broken:{cls.__name__}", cls) for cls in broken_stores.GALLERY
 ]
 
 
@@ -26,14 +26,14 @@ BROKEN = [("--backend", f"tests.backends.broken:{cls.__name__}", cls) for cls in
 #: row, in `python benchmarks/kit_runtime.py --stores --loop all --repeats 2` (benchmarks/RESULTS.md).
 ONE_LOOP = {
     # Its calls run on worker threads, which tests/test_engine_sqlite.py runs on trio too.
-    "tests.backends.correct:threaded_backend_on_the_wall_clock": "asyncio",
+    "testbed.backends.correct:threaded_backend_on_the_wall_clock": "asyncio",
     # The slowest whole-kit runs, spread over the two loops.
-    "tests.backends.correct:YieldingBackend": "trio",
-    "tests.backends.correct:HidingBackend": "asyncio",
-    "tests.independent.backends_a:DictBackend": "asyncio",
-    "tests.independent.backends_a:ThreadedCounterBackend": "trio",
-    "tests.independent.backends_b:YieldingHiddenBackend": "asyncio",
-    "tests.independent.backends_b:SortedHiddenBackend": "trio",
+    "testbed.backends.correct:YieldingBackend": "trio",
+    "testbed.backends.correct:HidingBackend": "asyncio",
+    "testbed.independent.backends_a:DictBackend": "asyncio",
+    "testbed.independent.backends_a:ThreadedCounterBackend": "trio",
+    "testbed.independent.backends_b:YieldingHiddenBackend": "asyncio",
+    "testbed.independent.backends_b:SortedHiddenBackend": "trio",
 }
 
 

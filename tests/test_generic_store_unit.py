@@ -105,7 +105,7 @@ from conformance.taskstore import (
     task_key,
 )
 from reference_backend.memory import InMemoryBackend
-from tests.backends.correct import HidingBackend
+from testbed.backends.correct import HidingBackend
 
 OTHER = "bob"
 SECRET_OWNER = "owner-7f3a-secret"

@@ -250,7 +250,7 @@ def test_race_failure_shows_a_timeline_and_writes_html(pytester: pytest.Pytester
     """A violating concurrent history is drawn per client in the terminal, and as HTML on request."""
     pages = Path(pytester.path) / "timelines"
     result, verdict = run_kit(
-        pytester, "--backend=tests.backends.broken:NonAtomicPut", "--conformance-clause=CC-4", f"--conformance-timelines={pages}"
+        pytester, "--backend=testbed.backends.broken:NonAtomicPut", "--conformance-clause=CC-4", f"--conformance-timelines={pages}"
     )
     assert result.ret != 0 and verdict is not None and "CC-4" in verdict["violated"]
     out = result.stdout.str()

@@ -83,7 +83,7 @@ def test_the_largest_task_a_fitted_store_accepts_makes_a_record_within_the_limit
 
 @pytest.mark.slow
 def test_a_backend_declaring_a_small_record_limit_passes_the_whole_kit_and_skips_nothing(pytester: pytest.Pytester) -> None:
-    verdict = assert_passes_whole_kit(pytester, "--backend=tests.backends.correct:SmallRecordsBackend", loops=["asyncio"])
+    verdict = assert_passes_whole_kit(pytester, "--backend=testbed.backends.correct:SmallRecordsBackend", loops=["asyncio"])
     skipped = {nodeid: test.get("reason") for nodeid, test in verdict["tests"].items() if test["outcome"] == "skipped"}
     assert skipped == {}, skipped
     assert verdict["clauses"]["BK-14"]["status"] == "met"

@@ -34,8 +34,8 @@ from conformance.harness.clock import FakeClock
 from conformance.spec import parse_clauses
 from conformance.strategies.tasks import NEVER_ISSUED
 from reference_backend import GenericTaskStore, InMemoryBackend, in_memory_task_store
-from tests.stores import broken
-from tests.stores.broken import GALLERY
+from testbed.stores import broken
+from testbed.stores.broken import GALLERY
 
 LOOPS = ["asyncio", "trio"]
 ROOT = Path(__file__).resolve().parents[1]

@@ -2,6 +2,6 @@
 
 One module per engine (``redis``, ``postgres``, ``moto``) with ``start()`` and the address a
 backend takes; ``process`` launches and stops them; ``registry.ENGINES`` ties each example
-backend to its engine. Nothing is imported here, so ``python -m tests.engines.moto`` runs
+backend to its engine. Nothing is imported here, so ``python -m testbed.engines.moto`` runs
 that module once.
 """

@@ -28,7 +28,7 @@ from contextlib import suppress
 from dataclasses import dataclass
 from pathlib import Path
 
-from tests.engines.process import (
+from testbed.engines.process import (
     EngineUnavailable,
     ServerProcess,
     find_binary,

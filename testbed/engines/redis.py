@@ -1,7 +1,7 @@
 """A throwaway redis-server for one test session: loopback only, a free port, nothing persisted.
 
 ``start()`` launches the Debian package's ``redis-server`` (installing it as root if it is
-missing, see ``tests.engines.process.find_binary``) in a private directory, with snapshots
+missing, see ``testbed.engines.process.find_binary``) in a private directory, with snapshots
 and the append-only file off, and returns once the server answers ``PING``. ``url(server)``
 is what ``RedisBackend`` and ``--backend-option url=...`` take.
 """
@@ -11,7 +11,7 @@ from __future__ import annotations
 import contextlib
 import socket
 
-from tests.engines.process import (
+from testbed.engines.process import (
     ServerProcess,
     find_binary,
     free_port,

@@ -242,15 +242,15 @@ def threaded_backend_on_the_wall_clock() -> ThreadedBackend:
 #: the benchmarks' repeated runs read this one list.
 CORRECT_TARGETS: list[tuple[str, str]] = [
     ("--backend", "reference_backend:InMemoryBackend"),
-    ("--backend", "tests.backends.correct:threaded_backend_on_the_wall_clock"),
-    ("--backend", "tests.backends.correct:YieldingBackend"),
-    ("--backend", "tests.backends.correct:HidingBackend"),
+    ("--backend", "testbed.backends.correct:threaded_backend_on_the_wall_clock"),
+    ("--backend", "testbed.backends.correct:YieldingBackend"),
+    ("--backend", "testbed.backends.correct:HidingBackend"),
     ("--store", "reference_backend:in_memory_task_store"),
-    # Written from SPEC.md and the public API alone, each with its own reasonable choices (tests/independent).
-    ("--backend", "tests.independent.backends_a:DictBackend"),
-    ("--backend", "tests.independent.backends_a:ThreadedCounterBackend"),
-    ("--backend", "tests.independent.backends_b:YieldingHiddenBackend"),
-    ("--backend", "tests.independent.backends_b:SortedHiddenBackend"),
-    ("--store", "tests.independent.store_locked_dict:LockedDictStore"),
-    ("--store", "tests.independent.store_cas_retry:CasRetryStore"),
+    # Written from SPEC.md and the public API alone, each with its own reasonable choices (testbed/independent).
+    ("--backend", "testbed.independent.backends_a:DictBackend"),
+    ("--backend", "testbed.independent.backends_a:ThreadedCounterBackend"),
+    ("--backend", "testbed.independent.backends_b:YieldingHiddenBackend"),
+    ("--backend", "testbed.independent.backends_b:SortedHiddenBackend"),
+    ("--store", "testbed.independent.store_locked_dict:LockedDictStore"),
+    ("--store", "testbed.independent.store_cas_retry:CasRetryStore"),
 ]

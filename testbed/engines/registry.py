@@ -7,8 +7,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from tests.engines import moto, postgres, redis
-from tests.engines.process import ServerProcess
+from testbed.engines import moto, postgres, redis
+from testbed.engines.process import ServerProcess
 
 
 @dataclass(frozen=True)

@@ -4,7 +4,7 @@ Each class changes ``examples.postgres_backend.PostgresBackend`` only where its 
 names the SPEC clause the bug breaks in ``violates`` (and, for a race, the clause the race
 machines report it under in ``races``), and describes the bug in its docstring the way the
 engineer who wrote it would recognise it. They run against a real server, like the example:
-``--backend=tests.backends.broken_postgres:UnescapedLike --backend-option dsn=...``.
+``--backend=testbed.backends.broken_postgres:UnescapedLike --backend-option dsn=...``.
 """
 
 from __future__ import annotations

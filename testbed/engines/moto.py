@@ -41,7 +41,7 @@ idle machine costs 1.7 to 1.9 ms instead of 2.5 to 2.6 ms.
 
 Request lines are not logged (a whole-kit run makes about 60,000 requests); errors are.
 
-Run a server by hand for the kit with ``PYTHONPATH=. python -m tests.engines.moto -p 5000``.
+Run a server by hand for the kit with ``PYTHONPATH=. python -m testbed.engines.moto -p 5000``.
 """
 
 from __future__ import annotations
@@ -60,7 +60,7 @@ from contextlib import suppress
 from pathlib import Path
 from typing import Any
 
-from tests.engines.process import ServerProcess, free_port, launch, private_directory
+from testbed.engines.process import ServerProcess, free_port, launch, private_directory
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -79,7 +79,7 @@ def start() -> ServerProcess:
     port = free_port()
     workdir = private_directory("moto")
     pythonpath = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
-    argv = [sys.executable, "-m", "tests.engines.moto", "-H", "127.0.0.1", "-p", str(port)]
+    argv = [sys.executable, "-m", "testbed.engines.moto", "-H", "127.0.0.1", "-p", str(port)]
     env = {**DUMMY_AWS, "PYTHONPATH": pythonpath, "PYTHONDONTWRITEBYTECODE": "1"}
     return launch("moto", argv, port=port, workdir=workdir, ready=lambda: answers_http(port), timeout=60, env=env)
 
@@ -169,7 +169,7 @@ class KeepAliveWsgiHandler(http.server.BaseHTTPRequestHandler):
 
 def serve(argv: list[str]) -> None:
     """Serve moto's application, with the corrections described above, on ``-H HOST -p PORT``."""
-    parser = argparse.ArgumentParser(prog="tests.engines.moto")
+    parser = argparse.ArgumentParser(prog="testbed.engines.moto")
     parser.add_argument("-H", "--host", default="127.0.0.1")
     parser.add_argument("-p", "--port", type=int, default=5000)
     args = parser.parse_args(argv)
