@@ -110,7 +110,8 @@ def covers(*clause_ids: str) -> Callable[[F], F]:
         return clause_mark
 
     def mark(test: F) -> F:
-        return pytest.mark.security(clause_mark(test))
+        marked: F = pytest.mark.security(clause_mark(test))
+        return marked
 
     return mark
 

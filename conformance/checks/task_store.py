@@ -100,7 +100,7 @@ def refused(
 ) -> TaskError:
     """``call`` raises ``error_type`` and the task reads exactly as before."""
     before = state_of(store, task_id, owner)
-    error = expect_error(clause, error_type, call, what)
+    error: TaskError = expect_error(clause, error_type, call, what)
     unchanged(clause, store, task_id, before, what, owner)
     return error
 
@@ -111,7 +111,7 @@ def refused_create(
     """``call`` (a create by ``owner``) raises ``error_type`` and the owner's tasks are exactly as before:
     a refused create writes nothing (TS-20), not even a task it then forgets."""
     before = sorted(listed_ids(store, owner, clause))
-    error = expect_error(clause, error_type, call, what)
+    error: TaskError = expect_error(clause, error_type, call, what)
     after = sorted(listed_ids(store, owner, clause))
     require(clause, after == before, f"{what} was refused, yet it left {len(set(after) - set(before))} task(s) behind")
     return error

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import re
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 import jsonschema
@@ -57,7 +57,7 @@ def canonical_json(value: Any) -> bytes:
 def format_timestamp(posix_seconds: float) -> str:
     """Format POSIX seconds as the RFC 3339 UTC form records use, at millisecond precision."""
     millis = round(posix_seconds * 1000)
-    moment = datetime.fromtimestamp(millis // 1000, tz=timezone.utc)
+    moment = datetime.fromtimestamp(millis // 1000, tz=UTC)
     return moment.strftime("%Y-%m-%dT%H:%M:%S") + f".{millis % 1000:03d}Z"
 
 
@@ -71,7 +71,7 @@ def parse_timestamp(text: str) -> float:
 def validate_envelope(data: bytes) -> dict[str, Any]:
     """Decode ``data`` and check it against the envelope schema; raise ValueError if not."""
     try:
-        document = json.loads(data.decode("utf-8"))
+        document: dict[str, Any] = json.loads(data.decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise ValueError(f"record is not UTF-8 JSON: {exc}") from exc
     errors = sorted(_ENVELOPE_VALIDATOR.iter_errors(document), key=lambda e: list(e.path))
@@ -87,7 +87,7 @@ def expires_at(data: bytes) -> float | None:
     timestamp) never expires: a backend must not destroy data it does not understand (BK-16).
     """
     try:
-        document = json.loads(data.decode("utf-8"))
+        document: dict[str, Any] = json.loads(data.decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
         return None
     if not isinstance(document, dict):

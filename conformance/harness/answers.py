@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import TypeGuard
 
 from conformance.contract.backend import BACKEND_METHODS, VersionedRecord
 from conformance.contract.errors import (
@@ -32,7 +33,7 @@ from conformance.harness.guard import AnswerRules
 from conformance.spec import ContractViolation
 
 
-def is_int(value: object) -> bool:
+def is_int(value: object) -> TypeGuard[int]:
     return isinstance(value, int) and not isinstance(value, bool)
 
 

@@ -9,6 +9,7 @@ out its contract's methods, so a type checker sees every call the kit makes.
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -275,8 +276,7 @@ def _mark_unexpected(error: BaseException, rules: AnswerRules, method: str, desc
     clause = rules.unexpected(method, error)
     if clause is None:
         return
-    try:
+    # An exception type that takes no attributes: the failure keeps the test's clause.
+    with contextlib.suppress(AttributeError):
         setattr(error, UNEXPECTED, ContractViolation(
             clause, f"could not set up: {described} raised {type(error).__name__}: {error}; {clause} has it succeed here"))
-    except AttributeError:  # an exception type that takes no attributes: the failure keeps the test's clause
-        pass

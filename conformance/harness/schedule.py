@@ -38,6 +38,7 @@ from contextlib import contextmanager
 from typing import Any, TypeVar
 
 import anyio
+import anyio.lowlevel
 
 T = TypeVar("T")
 
@@ -163,7 +164,7 @@ class Steering:
         """Before a call: the checkpoints the schedule draws, where the ready queue cannot be steered."""
         if not self.steers:
             for _ in range(self.schedule.delay()):
-                await anyio.sleep(0)
+                await anyio.lowlevel.checkpoint()
 
     @contextmanager
     def steer(self) -> Iterator[None]:
@@ -242,5 +243,5 @@ def every_schedule(run: Callable[[Schedule], T], limit: int = 500,
             depth -= 1
         if depth < 0:
             return
-        prefix = taken[:depth] + [taken[depth] + 1]
+        prefix = [*taken[:depth], taken[depth] + 1]
         expected = widths[: depth + 1]

@@ -119,7 +119,8 @@ def resolve(spec: str, flag: str) -> Callable[..., Any]:
             raise TargetError(f"{flag}={spec}: module {module_name!r} has no attribute {attr_path!r}") from None
     if not callable(found):
         raise TargetError(f"{flag}={spec}: {attr_path!r} is a {type(found).__name__}, not a class or callable")
-    return found
+    factory: Callable[..., Any] = found
+    return factory
 
 
 def _import(module_name: str) -> Any:

@@ -32,6 +32,7 @@ from conformance.models.kv import (
     ListByPrefix,
     Put,
     PutIfVersion,
+    floor_of,
 )
 from conformance.spec import ContractViolation
 from conformance.strategies import (
@@ -72,13 +73,13 @@ class BackendMachine(HarnessMachine):
         self.state = judge(self.model, self.state, op, outcome, refine)
         return outcome
 
-    def record(self, payload: Any, expiry: float | None | str) -> bytes:
+    def record(self, payload: Any, expiry: float | str | None) -> bytes:
         self.serial += 1
         if self.clock is not None and isinstance(expiry, float):
             expiry = self.clock() + expiry
         return record_bytes(payload, expiry, self.serial, created_at=self.now())
 
-    def expiries(self) -> st.SearchStrategy[float | None | str]:
+    def expiries(self) -> st.SearchStrategy[float | str | None]:
         return expiry_offsets() if self.clock is not None else wall_expiries()
 
     # ------------------------------------------------------------ rules
@@ -95,13 +96,13 @@ class BackendMachine(HarnessMachine):
     @rule(key=keys, payload=payloads(), data=st.data())
     def put_if_current_version(self, key: str, payload: Any, data: st.DataObject) -> None:
         stored = self.state.records.get(key)
-        version = stored.version if stored is not None else 1
+        version = floor_of(stored.version) if stored is not None else 1
         self.perform(PutIfVersion(key, self.record(payload, data.draw(self.expiries(), label="expiry")), version))
 
     @rule(key=keys, payload=payloads(), data=st.data())
     def put_if_other_version(self, key: str, payload: Any, data: st.DataObject) -> None:
         stored = self.state.records.get(key)
-        version = data.draw(other_versions(stored.version if stored is not None else 1), label="expected_version")
+        version = data.draw(other_versions(floor_of(stored.version) if stored is not None else 1), label="expected_version")
         self.perform(PutIfVersion(key, self.record(payload, None), version))
 
     @rule(key=keys)
@@ -123,15 +124,15 @@ class BackendMachine(HarnessMachine):
     @precondition(lambda self: self.clock is not None)
     @rule(millis=st.integers(min_value=1, max_value=3_600_000))
     def advance_clock(self, millis: int) -> None:
-        self.clock.advance(millis / 1000)
+        self.kit_clock().advance(millis / 1000)
 
     @precondition(lambda self: self.clock is not None and any(s.expires_at for s in self.state.records.values()))
     @rule(data=st.data(), past_by_millis=st.sampled_from([0, 1, 2]))
     def advance_clock_to_an_expiry(self, data: st.DataObject, past_by_millis: int) -> None:
         """Land exactly on an expiry instant, or one or two milliseconds past it (BK-15's boundary)."""
-        deadlines = sorted({s.expires_at for s in self.state.records.values() if s.expires_at and s.expires_at >= self.clock()})
+        deadlines = sorted({s.expires_at for s in self.state.records.values() if s.expires_at and s.expires_at >= self.kit_clock()()})
         if deadlines:
-            self.clock.set(data.draw(st.sampled_from(deadlines), label="deadline") + past_by_millis / 1000)
+            self.kit_clock().set(data.draw(st.sampled_from(deadlines), label="deadline") + past_by_millis / 1000)
 
     # ------------------------------------------------------------ invariants
 

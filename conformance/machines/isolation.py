@@ -29,7 +29,7 @@ from conformance.checks.task_store import (
     state_of,
 )
 from conformance.contract.store import StoreConfig
-from conformance.contract.task import TaskStatus
+from conformance.contract.task import TaskRecord, TaskStatus
 from conformance.contract.task_errors import ResourceExhaustedError
 from conformance.machines.bound import HarnessMachine
 from conformance.spec import expect_error, require
@@ -76,6 +76,7 @@ class OwnerIsolationMachine(HarnessMachine):
         require("SEC-4", not isinstance(outcome, BaseException),
                 f"create by {owner!r}, who holds {held} of its {self.quota} tasks, raised {type(outcome).__name__}: {outcome}; "
                 f"its look-alikes hold {others}: another owner's tasks used up this owner's quota")
+        assert isinstance(outcome, TaskRecord)  # require above: a create that did not raise returned its task
         self.holder[outcome.task_id] = owner
         self.seen[outcome.task_id] = state_of(self.store, outcome.task_id, owner)
 

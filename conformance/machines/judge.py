@@ -9,7 +9,8 @@ from conformance.spec import ContractViolation
 
 
 class _Expectation(Protocol):
-    clause: str
+    @property
+    def clause(self) -> str: ...
 
     def admits(self, outcome: Any) -> bool: ...
 

@@ -6,7 +6,8 @@ from typing import Any
 
 from conformance.contract.backend import VersionedRecord
 from conformance.contract.errors import StorageError
-from conformance.models.kv import Expectation, KVOperation, Outcome, Returned, observe
+from conformance.models.expectation import Expectation
+from conformance.models.kv import KVOperation, Outcome, Returned, observe
 from conformance.spec import ContractViolation
 
 
@@ -25,9 +26,8 @@ def refine(op: KVOperation, expectation: Expectation, outcome: Outcome) -> str:
         want, got = expectation.allowed[0].value, outcome.value
         if isinstance(want, VersionedRecord) and isinstance(got, VersionedRecord) and want.version == got.version:
             return "BK-11"
-        if isinstance(want, tuple) and isinstance(got, tuple):
-            if [(k, r.version) for k, r in want] == [(k, r.version) for k, r in got]:
-                return "BK-11"
+        if isinstance(want, tuple) and isinstance(got, tuple) and [(k, r.version) for k, r in want] == [(k, r.version) for k, r in got]:
+            return "BK-11"
     return expectation.clause
 
 

@@ -19,6 +19,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 import anyio
+import anyio.lowlevel
 
 from conformance.checker import (
     History,
@@ -108,7 +109,7 @@ async def play(
 
     async def client(number: int, ops: Sequence[Operation]) -> None:
         steering.register()
-        await anyio.sleep(0)  # from here on, even the first call starts where the schedule says
+        await anyio.lowlevel.checkpoint()  # from here on, even the first call starts where the schedule says
         for op in ops:
             await steering.pause()
             if not await call(number, op):
@@ -196,7 +197,7 @@ def race_backend(harness: Harness, program: KVProgram, schedule: Schedule) -> Ra
 
 
 def _run(
-    target: Blocking, clients: Sequence[Sequence[Operation]], observe: Observe,
+    target: Blocking[Any], clients: Sequence[Sequence[Operation]], observe: Observe,
     errors: tuple[type[BaseException], ...], schedule: Schedule, finals: Sequence[Operation],
 ) -> Race:
     async def program(checked: Checked) -> Race:

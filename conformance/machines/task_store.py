@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from dataclasses import replace
-from typing import Any
+from typing import Any, cast
 
 from hypothesis import strategies as st
 from hypothesis.stateful import invariant, precondition, rule
@@ -21,14 +21,15 @@ from conformance.contract.record import canonical_json
 from conformance.contract.task import TaskPage, TaskRecord, TaskStatus
 from conformance.contract.task_errors import TaskError, TaskNotFoundError
 from conformance.harness.answers import refusal_clause_named
+from conformance.harness.clock import FakeClock
 from conformance.machines.bound import HarnessMachine
 from conformance.machines.judge import judge
+from conformance.models.expectation import Expectation
 from conformance.models.tasks import (
     Cancel,
     CleanupExpired,
     CompleteWithResult,
     Create,
-    Expectation,
     ForgedCursor,
     Get,
     GetResult,
@@ -121,9 +122,10 @@ class TaskStoreMachine(HarnessMachine):
     def __init__(self) -> None:
         super().__init__()
         self.clock = self.harness.new_clock()
-        self.store_clock = self.harness.store_clock(self.clock)
-        if self.store_clock is None:
+        store_clock = self.harness.store_clock(self.clock)
+        if store_clock is None:
             raise ValueError("TaskStoreMachine needs a store that takes the kit's clock")
+        self.store_clock: FakeClock = store_clock
         self.store = self.harness.open_store(self.store_clock, config=SMALL_LIMITS if self.clock else LONG_LIVED)
         config = self.harness.store_config(self.store)
         self.model = TaskModel(config, expired_records=self.harness.capabilities.expired_records)
@@ -155,9 +157,13 @@ class TaskStoreMachine(HarnessMachine):
         refusal (a quota refused too soon is TS-6's); a merge that changed anything of the task
         but its variables let data reach the record's own fields (SEC-7).
         """
-        if isinstance(op, ListTasks) and isinstance(outcome, Returned) and isinstance(outcome.value, PageView):
-            if any(task.owner_id != op.owner_id for task in outcome.value.tasks):
-                return "TS-7"
+        if (
+            isinstance(op, ListTasks)
+            and isinstance(outcome, Returned)
+            and isinstance(outcome.value, PageView)
+            and any(task.owner_id != op.owner_id for task in outcome.value.tasks)
+        ):
+            return "TS-7"
         allowed = expectation.allowed
         succeeds = bool(allowed) and all(isinstance(a, Returned) for a in allowed)
         if isinstance(op, SetVariables) and succeeds and _merge_reached_the_record(op, outcome, allowed):
@@ -186,7 +192,7 @@ class TaskStoreMachine(HarnessMachine):
         task = self.state.tasks.get(getattr(op, "task_id", None))  # type: ignore[arg-type]
         if task is None or task.owner_id == op.owner_id or not isinstance(error, TaskNotFoundError):  # type: ignore[union-attr]
             return
-        missing = replace(op, task_id=NEVER_ISSUED)  # type: ignore[type-var]
+        missing = replace(cast(Any, op), task_id=NEVER_ISSUED)
         try:
             missing.apply(self.store)
         except TaskError as absent:
@@ -229,7 +235,9 @@ class TaskStoreMachine(HarnessMachine):
         op = ListTasks(owner, ref, limit)
         page = self.perform(op, lambda: self.store.list(owner, cursor=token, limit=limit))
         if isinstance(page, TaskPage) and page.next_cursor is not None:
-            self.tokens.append((page.next_cursor, cursor_after(owner, observe(op, page).value)))  # type: ignore[arg-type]
+            seen = observe(op, page)
+            assert isinstance(seen, Returned) and isinstance(seen.value, PageView)  # a TaskPage is observed as one
+            self.tokens.append((page.next_cursor, cursor_after(owner, seen.value)))
             return page
         return None
 
@@ -371,7 +379,7 @@ class TaskStoreMachine(HarnessMachine):
         task = self.state.tasks[data.draw(st.sampled_from(self.live_tasks()), label="live task")]
         limit, longest = self.model.config.max_variable_bytes, self.model.config.max_string_bytes
         held = json.loads(task.variables)
-        deletions: dict[str, Any] = {name: None for name in held} if deleting else {}
+        deletions: dict[str, Any] = dict.fromkeys(held) if deleting else {}
         added = _filled({} if deleting else held, limit + over, longest, wide)
         if added is None:
             return
@@ -461,23 +469,23 @@ class TaskStoreMachine(HarnessMachine):
         tid = self.create_task(owner, "t/call", 1)
         if tid is None:
             return
-        self.clock.advance((1 + past_by_millis) / 1000)
+        self.kit_clock().advance((1 + past_by_millis) / 1000)
         for who in (owner, intruder):
             self.perform(Get(tid, who), lambda: self.store.get(tid, who))
 
     @precondition(lambda self: self.clock is not None)
     @rule(millis=st.integers(min_value=0, max_value=700))
     def advance_clock(self, millis: int) -> None:
-        self.clock.advance(millis / 1000)
+        self.kit_clock().advance(millis / 1000)
 
     @precondition(lambda self: self.clock is not None and any(t.ttl is not None for t in self.state.tasks.values()))
     @rule(data=st.data(), past_by_millis=st.sampled_from([0, 0, 1]))
     def advance_clock_to_an_expiry(self, data: st.DataObject, past_by_millis: int) -> None:
         """Land exactly on a task's expiry instant, or one millisecond past it (TS-15's boundary is exclusive)."""
-        now_ms = round(self.clock() * 1000)
+        now_ms = round(self.kit_clock()() * 1000)
         deadlines = sorted({t.created_ms + t.ttl for t in self.state.tasks.values() if t.ttl is not None and t.created_ms + t.ttl >= now_ms})
         if deadlines:
-            self.clock.set((data.draw(st.sampled_from(deadlines), label="expiry") + past_by_millis) / 1000)
+            self.kit_clock().set((data.draw(st.sampled_from(deadlines), label="expiry") + past_by_millis) / 1000)
 
     @precondition(lambda self: bool(self.live_tasks()))
     @rule(data=st.data(), step=st.sampled_from(["variables", "result", "status", "status", "complete", "cancel"]),

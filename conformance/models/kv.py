@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Union
+from typing import Any
 
 from conformance.contract.backend import VersionedRecord
 from conformance.contract.capabilities import ExpiredRecords
@@ -56,7 +56,7 @@ class CleanupExpired(Operation):
     pass
 
 
-KVOperation = Union[Get, Put, PutIfVersion, Delete, ListByPrefix, CleanupExpired]
+KVOperation = Get | Put | PutIfVersion | Delete | ListByPrefix | CleanupExpired
 
 
 # ---------------------------------------------------------------- outcomes
@@ -92,7 +92,7 @@ class Raised:
         return f"raised {self.error}({', '.join(fields)})"
 
 
-Outcome = Union[Returned, Raised]
+Outcome = Returned | Raised
 
 
 @dataclass(frozen=True)
@@ -109,7 +109,7 @@ class Unknown:
 
 
 #: What a state knows of a record's version: the one its write was handed, or only a bound.
-Version = Union[int, Unknown]
+Version = int | Unknown
 
 
 def _is_version(value: object) -> bool:

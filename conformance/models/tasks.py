@@ -22,7 +22,7 @@ import json
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
-from typing import Any, Union
+from typing import Any
 
 from conformance.contract.capabilities import ExpiredRecords
 from conformance.contract.record import LATEST_TIMESTAMP_MS, canonical_json
@@ -143,9 +143,7 @@ class CleanupExpired(Operation):
     pass
 
 
-TaskOperation = Union[
-    Create, Get, UpdateStatus, SetVariables, SetResult, GetResult, CompleteWithResult, ListTasks, Cancel, CleanupExpired
-]
+TaskOperation = Create | Get | UpdateStatus | SetVariables | SetResult | GetResult | CompleteWithResult | ListTasks | Cancel | CleanupExpired
 
 
 # ---------------------------------------------------------------- outcomes
@@ -228,7 +226,7 @@ class Raised:
         return f"raised {self.error}({', '.join(f'{k}={v!r}' for k, v in self.figures)})"
 
 
-Outcome = Union[Returned, Raised]
+Outcome = Returned | Raised
 
 _FIGURES: dict[str, tuple[str, ...]] = {
     "VariableSizeExceededError": ("limit_bytes", "actual_bytes"),
@@ -343,8 +341,8 @@ class TaskModel:
     # ------------------------------------------------------------ checks, in the store's order
 
     def _owner(self, owner_id: object) -> None:
-        ok = isinstance(owner_id, str)
-        if ok:
+        ok = False
+        if isinstance(owner_id, str):
             try:
                 ok = len(owner_id.encode("utf-8")) <= self.security.max_owner_id_bytes
             except UnicodeEncodeError:

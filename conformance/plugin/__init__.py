@@ -166,7 +166,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     unknown = wanted - set(spec.clauses())
     if unknown:
         raise pytest.UsageError(f"--conformance-clause names no clause of SPEC.md: {', '.join(sorted(unknown))}")
-    keep, drop = [], []
+    keep: list[pytest.Item] = []
+    drop: list[pytest.Item] = []
     for item in items:
         marker = item.get_closest_marker("conformance_clause")
         (keep if marker and wanted & set(marker.args) else drop).append(item)

@@ -8,13 +8,14 @@ that passed yesterday passes today on the same code, and a failure replays exact
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, Phase, settings
 
 PROFILES: dict[str, str] = {"ci": "conformance-ci", "thorough": "conformance-thorough"}
 
-_COMMON = dict(
+_COMMON: dict[str, Any] = dict(
     deadline=None,  # time is judged by --conformance-timeout per call, not per example
     # One loop per test serves every example; each example opens its own fresh instance.
     suppress_health_check=[
@@ -70,12 +71,20 @@ def examples(base: int) -> pytest.MarkDecorator:
     imported would freeze whatever profile was active then. The budget is applied at
     collection, after the kit's profile is loaded, whatever the import order.
     """
-    return getattr(pytest.mark, EXAMPLES_MARKER)(base)
+    marker: pytest.MarkDecorator = getattr(pytest.mark, EXAMPLES_MARKER)(base)
+    return marker
+
+
+def _active() -> settings:
+    """The loaded profile (Hypothesis always has one once imported)."""
+    active = settings.default
+    assert active is not None
+    return active
 
 
 def scaled(base: int) -> int:
     """A budget of ``base`` examples under the ci profile, scaled to the active one (thorough: 16 times)."""
-    return base * max(1, settings.default.max_examples // 60)
+    return base * max(1, int(_active().max_examples) // 60)
 
 
 def apply_budgets(items: Iterable[pytest.Item]) -> None:
@@ -89,5 +98,5 @@ def apply_budgets(items: Iterable[pytest.Item]) -> None:
             continue
         done.add(id(test))
         marker = item.get_closest_marker(EXAMPLES_MARKER)
-        budget = settings.default.max_examples if marker is None else scaled(int(marker.args[0]))
-        settings(settings.default, max_examples=budget)(test)
+        budget = _active().max_examples if marker is None else scaled(int(marker.args[0]))
+        settings(_active(), max_examples=budget)(test)

@@ -66,7 +66,7 @@ class VerdictCollector:
         return report
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
-        props = dict(report.user_properties)
+        props: dict[str, Any] = dict(report.user_properties)
         if COVERS_PROPERTY not in props and CLAUSES_PROPERTY not in props and CALLS_PROPERTY not in props:
             return
         entry = self.tests.setdefault(report.nodeid, {"outcome": "passed", "covers": [], "violated": [], "calls": {}})

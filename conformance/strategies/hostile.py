@@ -42,7 +42,7 @@ def injection_texts() -> st.SearchStrategy[str]:
     return st.one_of(
         st.sampled_from(INJECTION_TEXTS),
         st.sampled_from(RECORD_FIELD_NAMES),
-        st.text(st.characters(codec="utf-8", exclude_categories=("Cs",)), max_size=8),
+        st.text(st.characters(codec="utf-8", exclude_categories=["Cs"]), max_size=8),
     )
 
 

@@ -48,7 +48,7 @@ def _text(alphabet: st.SearchStrategy[str], min_size: int, max_size: int) -> st.
 
 
 _PLAIN = st.sampled_from("abcdefghijklmnopqrstuvwxyz0123456789")
-_UNICODE = st.characters(codec="utf-8", exclude_categories=("Cs",))
+_UNICODE = st.characters(codec="utf-8", exclude_categories=["Cs"])
 _HOSTILE = st.one_of(
     _PLAIN,
     st.sampled_from(METACHARACTERS),

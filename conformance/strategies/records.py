@@ -20,7 +20,7 @@ FAR_FUTURE = 7_258_118_400.0  # 2200-01-01T00:00:00Z
 #: Marks a record without an ``expiresAt`` field at all (as opposed to ``null``).
 ABSENT = "absent"
 
-_text = st.text(st.characters(codec="utf-8", exclude_categories=("Cs",)), max_size=40)
+_text = st.text(st.characters(codec="utf-8", exclude_categories=["Cs"]), max_size=40)
 _scalars = st.one_of(
     st.none(),
     st.booleans(),
@@ -46,7 +46,7 @@ def payloads() -> st.SearchStrategy[Any]:
     return st.one_of(json_values(), json_values(), json_values(), blob)
 
 
-def record_bytes(payload: Any, expires_at: float | None | str, serial: int = 0, created_at: float | None = None) -> bytes:
+def record_bytes(payload: Any, expires_at: float | str | None, serial: int = 0, created_at: float | None = None) -> bytes:
     """The canonical bytes of a record with the given expiry (POSIX seconds, None for null, ABSENT for no field)."""
     document: dict[str, Any] = {"payload": payload, "serial": serial}
     if created_at is not None:
@@ -56,7 +56,7 @@ def record_bytes(payload: Any, expires_at: float | None | str, serial: int = 0, 
     return canonical_json(document)
 
 
-def expiry_offsets() -> st.SearchStrategy[float | None | str]:
+def expiry_offsets() -> st.SearchStrategy[float | str | None]:
     """Expiry relative to now, in seconds at millisecond steps, or no expiry (null or absent field)."""
     return st.one_of(
         st.none(),
@@ -66,12 +66,12 @@ def expiry_offsets() -> st.SearchStrategy[float | None | str]:
     )
 
 
-def wall_expiries() -> st.SearchStrategy[float | None | str]:
+def wall_expiries() -> st.SearchStrategy[float | str | None]:
     """Expiries for a backend on the wall clock: certainly past, certainly future, or none."""
     return st.sampled_from([FAR_PAST, FAR_FUTURE, None, ABSENT])
 
 
-def records(expiries: st.SearchStrategy[float | None | str] | None = None) -> st.SearchStrategy[bytes]:
+def records(expiries: st.SearchStrategy[float | str | None] | None = None) -> st.SearchStrategy[bytes]:
     """Whole records with absolute expiries (wall-clock safe by default)."""
     return st.builds(
         lambda payload, expiry, serial: record_bytes(payload, expiry, serial, created_at=FAR_PAST),

@@ -82,7 +82,7 @@ def _reject_constant(name: str) -> Any:
 def load_record_document(data: bytes) -> dict[str, Any]:
     """Parse and schema-check record bytes; ValueError for anything a store did not write."""
     try:
-        document = json.loads(data.decode("utf-8"), parse_constant=_reject_constant)
+        document: dict[str, Any] = json.loads(data.decode("utf-8"), parse_constant=_reject_constant)
     except (UnicodeDecodeError, ValueError, RecursionError) as exc:
         raise ValueError(f"record is not UTF-8 JSON: {type(exc).__name__}") from exc
     problem = first_schema_error(_RECORD_VALIDATOR, document)

@@ -29,6 +29,8 @@ from __future__ import annotations
 
 import base64
 import binascii
+import builtins
+import contextlib
 import hashlib
 import json
 import re
@@ -431,18 +433,16 @@ class GenericTaskStore:
     async def _discard(self, key: str) -> None:
         """Best-effort removal of a pending record; if it fails, the record stays invisible and expires."""
         with anyio.CancelScope(shield=True):
-            try:
+            with contextlib.suppress(Exception):
                 await self.backend.delete(key)
-            except Exception:  # noqa: BLE001 - the original failure is the one to report
-                pass
 
-    async def _scan(self, owner_id: str, now: float) -> list[tuple[TaskRecord, bool]]:
+    async def _scan(self, owner_id: str, now: float) -> builtins.list[tuple[TaskRecord, bool]]:
         """The owner's live records (pending ones flagged), owner and id re-checked on each (TS-7, TS-16)."""
         prefix = owner_prefix(owner_id)
         listed = await self._call(self.backend.list_by_prefix, prefix)
         if not isinstance(listed, (list, tuple)) or not all(isinstance(i, tuple) and len(i) == 2 for i in listed):
             raise TaskStoreError(f"backend list_by_prefix returned {type(listed).__name__}, not a list of pairs")
-        found: list[tuple[TaskRecord, bool]] = []
+        found: builtins.list[tuple[TaskRecord, bool]] = []
         for key, stored in listed:
             record, pending = self._decode(stored)
             if record.owner_id != owner_id or key != prefix + record.task_id or record.is_expired(now):

@@ -62,13 +62,13 @@ def check_value(value: Any, what: str, max_depth: int, max_string_bytes: int, pa
             if depth + 1 > max_depth:
                 raise VariableValidationError(what, "depth", f"nesting deeper than {max_depth} levels", where)
             if isinstance(item, list):
-                stack.extend((child, depth + 1, where + (index,)) for index, child in enumerate(item))
+                stack.extend((child, depth + 1, (*where, index)) for index, child in enumerate(item))
                 continue
             for key, child in item.items():
                 if not isinstance(key, str):
                     raise VariableValidationError(what, "type", "object keys must be strings", where)
-                check_string(key, what, max_string_bytes, where + (key,))
-                stack.append((child, depth + 1, where + (key,)))
+                check_string(key, what, max_string_bytes, (*where, key))
+                stack.append((child, depth + 1, (*where, key)))
         else:
             raise VariableValidationError(what, "type", f"{type(item).__name__} is not a JSON value", where)
 
