@@ -10,7 +10,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from conformance import (
+from conformance.contract import (
     NotReadyError,
     TaskError,
     TaskNotFoundError,
