@@ -24,6 +24,7 @@ _KIND = re.compile(r"^Kind:\s*\*\*(?P<kind>[a-z ]+)\*\*")
 KINDS = ("contract", "freedom", "declared choice", "reference only")
 
 F = TypeVar("F", bound=Callable[..., Any])
+E = TypeVar("E", bound=BaseException)
 
 
 @dataclass(frozen=True)
@@ -161,7 +162,7 @@ def require(clause: str, ok: bool, message: str) -> None:
         raise ContractViolation(clause, message)
 
 
-def expect_error(clause: str, error_type: type[BaseException], call: Callable[[], Any], what: str) -> Any:
+def expect_error(clause: str, error_type: type[E], call: Callable[[], Any], what: str) -> E:
     """Run ``call`` and return the error it raised, which must be an ``error_type``; otherwise violate ``clause``."""
     try:
         result = call()

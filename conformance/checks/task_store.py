@@ -8,7 +8,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, TypeVar
 
 from conformance.contract import (
     NotReadyError,
@@ -21,7 +21,10 @@ from conformance.contract import (
 from conformance.harness.guard import SyncStore
 from conformance.spec import ContractViolation, expect_error, require
 
+#: The owner every single-owner store test acts as.
 OWNER = "alice"
+
+E = TypeVar("E", bound=TaskError)
 
 
 def same_json(a: Any, b: Any) -> bool:
@@ -96,22 +99,22 @@ def unchanged(clause: str, store: SyncStore, task_id: str, before: tuple[TaskRec
 
 
 def refused(
-    clause: str, store: SyncStore, task_id: str, error_type: type[TaskError], call: Callable[[], Any], what: str, owner: str = OWNER
-) -> TaskError:
+    clause: str, store: SyncStore, task_id: str, error_type: type[E], call: Callable[[], Any], what: str, owner: str = OWNER
+) -> E:
     """``call`` raises ``error_type`` and the task reads exactly as before."""
     before = state_of(store, task_id, owner)
-    error: TaskError = expect_error(clause, error_type, call, what)
+    error = expect_error(clause, error_type, call, what)
     unchanged(clause, store, task_id, before, what, owner)
     return error
 
 
 def refused_create(
-    clause: str, store: SyncStore, owner: str, error_type: type[TaskError], call: Callable[[], Any], what: str
-) -> TaskError:
+    clause: str, store: SyncStore, owner: str, error_type: type[E], call: Callable[[], Any], what: str
+) -> E:
     """``call`` (a create by ``owner``) raises ``error_type`` and the owner's tasks are exactly as before:
     a refused create writes nothing (TS-20), not even a task it then forgets."""
     before = sorted(listed_ids(store, owner, clause))
-    error: TaskError = expect_error(clause, error_type, call, what)
+    error = expect_error(clause, error_type, call, what)
     after = sorted(listed_ids(store, owner, clause))
     require(clause, after == before, f"{what} was refused, yet it left {len(set(after) - set(before))} task(s) behind")
     return error

@@ -6,6 +6,7 @@ linearizability check of random concurrent histories belongs to the CC clauses.
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 from conformance import VersionConflictError
@@ -21,7 +22,7 @@ WRITERS = 8
 def test_concurrent_puts_get_distinct_versions(backend: SyncBackend) -> None:
     async def program(checked: CheckedBackend) -> list[Any]:
         await warm_up(checked, WRITERS)
-        return await run_together([lambda n=n: checked.put("hot", record_bytes({"writer": n}, None, serial=n)) for n in range(WRITERS)])
+        return await run_together([partial(checked.put, "hot", record_bytes({"writer": n}, None, serial=n)) for n in range(WRITERS)])
 
     versions = backend.run(program)
     require("BK-18", len(set(versions)) == WRITERS,
@@ -38,7 +39,7 @@ def test_concurrent_cas_has_one_winner(backend: SyncBackend) -> None:
     async def program(checked: CheckedBackend) -> list[Any]:
         await warm_up(checked, WRITERS)
         return await run_together(
-            [lambda n=n: checked.put_if_version("hot", record_bytes({"writer": n}, None, serial=n), start) for n in range(WRITERS)]
+            [partial(checked.put_if_version, "hot", record_bytes({"writer": n}, None, serial=n), start) for n in range(WRITERS)]
         )
 
     results = backend.run(program)

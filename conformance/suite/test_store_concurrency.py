@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 from conformance import (
@@ -109,7 +110,12 @@ def _writes(task_id: str, round_: int) -> list[_Write]:
 
 
 async def _release(checked: CheckedStore, calls: list[Callable[[CheckedStore], Awaitable[Any]]]) -> list[Any]:
-    return await run_together([lambda call=call: call(checked) for call in calls], catch=(TaskError,))
+    return await run_together([partial(call, checked) for call in calls], catch=(TaskError,))
+
+
+def _set_variables(task_id: str, variables: dict[str, Any]) -> Callable[[CheckedStore], Awaitable[TaskRecord]]:
+    """A set_variables of ``variables`` on the task, by whichever checked store it is handed."""
+    return lambda c: c.set_variables(task_id, OWNER, variables)
 
 
 @covers("TS-18", "TS-4")
@@ -147,10 +153,10 @@ def test_concurrent_writes_lose_no_update(store: SyncStore) -> None:
         require("TS-18", final == won[-1][0], f"after the race get returns {final!r}, not the last successful write {won[-1][0]!r}")
         for write, outcome in zip(writes, outcomes):
             if isinstance(outcome, ConcurrentModificationError):
-                figures = (outcome.expected_version, outcome.actual_version)
+                figures = expected, actual = (outcome.expected_version, outcome.actual_version)
                 require("TS-18", outcome.code == INTERNAL_ERROR
-                        and all(isinstance(v, int) and not isinstance(v, bool) for v in figures)
-                        and base.version <= figures[0] < figures[1] <= final.version,
+                        and isinstance(expected, int) and not isinstance(expected, bool) and isinstance(actual, int) and not isinstance(actual, bool)
+                        and base.version <= expected < actual <= final.version,
                         f"{write.describe} lost a race with ConcurrentModificationError(expected_version={figures[0]!r}, "
                         f"actual_version={figures[1]!r}) code {outcome.code}; expected the version it read "
                         f"(from {base.version}) below the one the store held (up to {final.version}), and -32603")
@@ -158,7 +164,7 @@ def test_concurrent_writes_lose_no_update(store: SyncStore) -> None:
 
 @covers("TS-18")
 def test_concurrent_completions_have_one_winner(store: SyncStore) -> None:
-    for round_ in range(ROUNDS):
+    for _ in range(ROUNDS):
         task = store.create(OWNER, "m")
         tid = task.task_id
         calls: list[tuple[str, Callable[[CheckedStore], Awaitable[Any]]]] = [
@@ -242,8 +248,8 @@ def test_concurrent_readers_never_see_a_refused_change(limited_store: Callable[.
         tid = task.task_id
         calls: list[Callable[[CheckedStore], Awaitable[Any]]] = []
         for n in range(4):
-            calls.append(lambda c, n=n: c.set_variables(tid, OWNER, {f"ok{n}": n}))
-            calls.append(lambda c, n=n: c.set_variables(tid, OWNER, {f"big{n}": "x" * 90}))
+            calls.append(_set_variables(tid, {f"ok{n}": n}))
+            calls.append(_set_variables(tid, {f"big{n}": "x" * 90}))
             calls.append(lambda c: c.get(tid, OWNER))
         outcomes = store.run(lambda checked: _release(checked, calls))
         for index, outcome in enumerate(outcomes):

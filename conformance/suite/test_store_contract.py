@@ -169,18 +169,19 @@ def test_default_limits_follow_the_seeds(harness: Harness, store: SyncStore) -> 
                          f"a string of {longest + 1:,} UTF-8 bytes under the default max_string_bytes {longest}")
     require("TS-11", error.reason == "string", f"a {longest + 1:,}-byte string was refused with reason {error.reason!r}, expected 'string'")
 
-    for what, limit, write in (
+    writes: tuple[tuple[str, int, Callable[[str, dict[str, Any]], TaskRecord]], ...] = (
         ("variables", seeds.max_variable_bytes, lambda t, value: store.set_variables(t, OWNER, value)),
         ("result", seeds.max_result_bytes, lambda t, value: store.set_result(t, OWNER, value)),
-    ):
+    )
+    for what, limit, write in writes:
         big = store.create(OWNER, "m")
         exact = map_of_exact_size(limit, longest)
         write(big.task_id, exact)
         last = max(exact)  # the short remainder: one more byte keeps every string under the string limit
-        error = expect_error("TS-12", VariableSizeExceededError, lambda: write(big.task_id, {**exact, last: exact[last] + "x"}),
+        too_big = expect_error("TS-12", VariableSizeExceededError, lambda: write(big.task_id, {**exact, last: exact[last] + "x"}),
                              f"{what} of {limit + 1:,} bytes of canonical JSON under the default limit {limit}")
-        require("TS-12", (error.limit_bytes, error.actual_bytes) == (limit, limit + 1),
-                f"VariableSizeExceededError(limit_bytes={error.limit_bytes!r}, actual_bytes={error.actual_bytes!r}) for {what}; "
+        require("TS-12", (too_big.limit_bytes, too_big.actual_bytes) == (limit, limit + 1),
+                f"VariableSizeExceededError(limit_bytes={too_big.limit_bytes!r}, actual_bytes={too_big.actual_bytes!r}) for {what}; "
                 f"expected the default {limit} and {limit + 1}")
     for anonymous in ("", "local"):
         expect_error("TS-1", AnonymousAccessError, lambda: store.create(anonymous, "m"), f"create({anonymous!r}, ...) with the default security")
@@ -344,9 +345,10 @@ def test_anonymous_owners_are_refused_by_every_method(store: SyncStore) -> None:
             error = expect_error("TS-3", AnonymousAccessError, call, f"{method} by the anonymous owner {anonymous!r}")
             require("TS-3", error.code == INVALID_PARAMS, f"{method} by {anonymous!r}: AnonymousAccessError has code {error.code}, expected -32602")
         # The owner is checked before anything else about the call.
+        no_method: Any = None  # hostile: a request method must be a string
         for what, call in (
             ("create with ttl=0", lambda: store.create(anonymous, "m", ttl=0)),
-            ("create with a non-string method", lambda: store.create(anonymous, None)),
+            ("create with a non-string method", lambda: store.create(anonymous, no_method)),
             ("get of a malformed id", lambda: store.get("not-an-id", anonymous)),
             ("set_variables of NaN", lambda: store.set_variables(task.task_id, anonymous, {"v": float("nan")})),
             ("update_status to a bogus status", lambda: store.update_status(task.task_id, anonymous, "bogus")),
@@ -429,7 +431,7 @@ def _check_wire(task: Any, owner: str, method: str, what: str) -> None:
     try:
         wire = task.to_wire()
         validate_task_wire(wire)
-    except Exception as exc:  # noqa: BLE001 - any failure to render is the finding
+    except Exception as exc:
         require("TS-21", False, f"{what}: the task is not an MCP Task object: {type(exc).__name__}: {exc}")
         return
     for field, value in (("createdAt", task.created_at), ("lastUpdatedAt", task.last_updated_at)):

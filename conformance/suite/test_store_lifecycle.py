@@ -6,6 +6,7 @@ import re
 import time
 import uuid
 from collections.abc import Callable
+from typing import Any, Self
 
 from hypothesis import given
 from hypothesis import strategies as st
@@ -51,7 +52,7 @@ class _Now:
         self.clock = clock
         self.low = self.high = 0.0
 
-    def __enter__(self) -> _Now:
+    def __enter__(self) -> Self:
         self.low = self.clock() if self.clock else time.time()
         return self
 
@@ -131,7 +132,8 @@ def test_request_method_is_a_bounded_string(limited_store: Callable[..., SyncSto
     require("TS-4", task.request_method == exact and store.get(task.task_id, OWNER).request_method == exact,
             f"a request method of exactly max_string_bytes=16 UTF-8 bytes ({exact!r}) did not read back")
     over = "m" * (17 - width) + char  # 17 bytes, its last character straddling the limit
-    refusals: list[tuple[object, str]] = [(over, "a 17-byte method"), (None, "None"), (5, "an int"), (b"tools/call", "bytes"), ("m\ud800", "a lone surrogate")]
+    # Any: most of these are hostile, not strings at all.
+    refusals: list[tuple[Any, str]] = [(over, "a 17-byte method"), (None, "None"), (5, "an int"), (b"tools/call", "bytes"), ("m\ud800", "a lone surrogate")]
     for method, what in refusals:
         # Strings are bounded in UTF-8 bytes and must be strings: TS-11's rule, for request methods too.
         refused_create("TS-11", store, OWNER, VariableValidationError, lambda: store.create(OWNER, method), f"create with {what} as request method ({method!r})")
@@ -192,7 +194,7 @@ def test_ttl_is_the_default_or_kept_exactly(harness: Harness, make_store: Callab
             f"create(ttl={ttl!r}) made a task with ttl {task.ttl!r}; expected {want!r} (kept exactly, never clamped)")
     expected_expiry = None if want is None else task.created_at + want / 1000
     require("TS-5", (task.expires_at is None) == (expected_expiry is None)
-            and (expected_expiry is None or abs(task.expires_at - expected_expiry) < 1e-6),
+            and (expected_expiry is None or (task.expires_at is not None and abs(task.expires_at - expected_expiry) < 1e-6)),
             f"create(ttl={ttl!r}) expires at {task.expires_at!r}; the TTL runs from createdAt {task.created_at!r}")
     if clock is not None or want is None or want >= 60_000:  # on a wall clock, a tiny TTL may run out before the read
         require("TS-5", store.get(task.task_id, OWNER).ttl == want, f"the TTL {want!r} did not read back")
@@ -290,7 +292,8 @@ def test_status_takes_its_wire_spelling_and_nothing_else(store: SyncStore) -> No
     for spelling in ("input_required", "working"):
         task = store.update_status(task.task_id, OWNER, spelling)
         require("TS-8", task.status is TaskStatus(spelling), f"update_status({spelling!r}) made the task {task.status!r}")
-    for bogus in ("finished", "WORKING", "Working", " working", "", None, 3, TaskStatus):
+    bogus_statuses: tuple[Any, ...] = ("finished", "WORKING", "Working", " working", "", None, 3, TaskStatus)  # hostile: not all are str
+    for bogus in bogus_statuses:
         expect_error("TS-8", InvalidTransitionError, lambda: store.update_status(task.task_id, OWNER, bogus),
                      f"update_status to the non-status {bogus!r}")
     require("TS-8", store.get(task.task_id, OWNER) == task, "refused status arguments changed the task")
@@ -332,11 +335,12 @@ def test_cancel_refuses_terminal_tasks_and_cancelled_stays_cancelled(store: Sync
         require("TS-9", error.code == INVALID_PARAMS, f"cancel of a terminal task raised code {error.code}, expected -32602")
         require("TS-9", store.get(task.task_id, OWNER) == task, f"a refused cancel changed the {terminal.value} task")
     task = store.cancel(store.create(OWNER, "m").task_id, OWNER)
-    for what, call in (
+    late: tuple[tuple[str, Callable[[], TaskRecord]], ...] = (
         ("update_status(completed)", lambda: store.update_status(task.task_id, OWNER, C, "finished late")),
         ("complete_with_result(completed)", lambda: store.complete_with_result(task.task_id, OWNER, C, "late", {"r": 1})),
         ("set_result", lambda: store.set_result(task.task_id, OWNER, {"r": 1})),
-    ):
+    )
+    for what, call in late:
         expect_error("TS-9", InvalidTransitionError, lambda: call(), f"{what} after cancel (the work completed later)")
     require("TS-9", store.get(task.task_id, OWNER) == task, "a cancelled task changed after the work completed")
 
@@ -366,7 +370,8 @@ def test_complete_with_result_writes_status_message_and_result_at_once(store: Sy
 def test_complete_with_result_takes_only_terminal_statuses(store: SyncStore) -> None:
     task = store.create(OWNER, "m")
     theirs = store.create("bob", "m")
-    for status in (W, I, "working", "input_required", "done", None):
+    not_terminal: tuple[Any, ...] = (W, I, "working", "input_required", "done", None)  # hostile: None is not a status at all
+    for status in not_terminal:
         for task_id, whose in ((task.task_id, "a live task"), (uuid.uuid4().hex, "a never-issued id"), (theirs.task_id, "another owner's task")):
             expect_error("TS-14", InvalidTransitionError, lambda: store.complete_with_result(task_id, OWNER, status, None, 1),
                          f"complete_with_result with the non-terminal status {status!r} on {whose} (refused before the task is read)")

@@ -152,7 +152,7 @@ def test_a_limit_that_is_not_a_positive_int_is_a_value_error(store: SyncStore) -
                 outcomes.append((limit, f"returned {page!r}"))
             except ValueError:
                 pass
-            except Exception as exc:  # noqa: BLE001 - reported below
+            except Exception as exc:
                 outcomes.append((limit, f"raised {type(exc).__name__}: {exc}"))
         return outcomes
 
@@ -194,7 +194,7 @@ def _issued(store: SyncStore, owner: str, count: int = 5) -> tuple[list[str], li
     return _Walk(store, owner, 1).cursors, tasks
 
 
-def _refuses(store: SyncStore, owner: str, cursor: object, what: str) -> None:
+def _refuses(store: SyncStore, owner: str, cursor: Any, what: str) -> None:  # Any: the cursors include hostile non-strings
     error = expect_error("TS-17", InvalidCursorError, lambda: store.list(owner, cursor=cursor, limit=2),
                          f"list({owner!r}, cursor={cursor!r:.60}) with {what}")
     require("TS-17", error.code == INVALID_PARAMS, f"InvalidCursorError carries code {error.code}, expected -32602")
@@ -214,8 +214,8 @@ def test_malformed_cursors_are_refused(store: SyncStore) -> None:
     for bad in dict.fromkeys(candidates):
         if bad not in issued:
             _refuses(store, OWNER, bad, "a malformed or truncated cursor")
-    for bad in (5, 0, 1.5, True, b"bytes", cursor.encode(), [cursor], {"cursor": cursor}):
-        _refuses(store, OWNER, bad, f"a {type(bad).__name__} as cursor")
+    for wrong in (5, 0, 1.5, True, b"bytes", cursor.encode(), [cursor], {"cursor": cursor}):
+        _refuses(store, OWNER, wrong, f"a {type(wrong).__name__} as cursor")
     require("TS-17", len(store.list(OWNER, cursor=cursor, limit=10).tasks) == 3,
             "the genuine cursor no longer works after the refused ones")
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Awaitable, Callable
+from functools import partial
 from typing import Any
 
 from hypothesis import assume, given, settings
@@ -46,6 +47,7 @@ from conformance.strategies.owners import owner_families, owner_pairs
 
 @covers("SEC-3", "SEC-4")
 def test_owner_isolation_probe_machine(harness: Harness) -> None:
+    assert settings.default is not None  # Hypothesis always has a profile loaded (its own default at least)
     budget = settings(max_examples=scaled(30), stateful_step_count=settings.default.stateful_step_count // 2)
     run_state_machine_as_test(OwnerIsolationMachine.for_harness(harness), settings=budget)
 
@@ -110,7 +112,7 @@ def test_lookalike_owners_never_share_a_quota(limited_store: Callable[..., SyncS
     limit = 2
     store = limited_store(config=StoreConfig(max_tasks_per_owner=limit))
     order = data.draw(st.permutations([owner for owner in owners for _ in range(limit)]), label="creates")
-    held = {owner: 0 for owner in owners}
+    held = dict.fromkeys(owners, 0)
     for owner in order:
         outcome = raised(lambda: store.create(owner, "m"))
         require("SEC-4", isinstance(outcome, TaskRecord),
@@ -136,7 +138,7 @@ def test_racing_creates_never_overfill_any_owner(limited_store: Callable[..., Sy
 
         async def program(checked: CheckedStore) -> list[Any]:
             calls: list[Callable[[], Awaitable[Any]]] = [
-                lambda owner=owner: checked.create(owner, "m") for _ in range(racers) for owner in RACING_OWNERS
+                partial(checked.create, owner, "m") for _ in range(racers) for owner in RACING_OWNERS
             ]
             return await run_together(calls, catch=(TaskError,))
 
@@ -159,6 +161,7 @@ def test_ttls_over_the_maximum_are_refused_never_clamped(harness: Harness, make_
     store = make_store()
     maximum = harness.store_config(store).max_ttl_ms
     assume(maximum is not None)
+    assert maximum is not None  # assume() ended the example otherwise
     asked = maximum + excess
     error = refused_create("SEC-9", store, OWNER, TtlExceededError, lambda: store.create(OWNER, "m", ttl=asked),
                          f"create with ttl={asked} ({excess} ms over max_ttl_ms={maximum})")

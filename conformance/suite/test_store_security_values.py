@@ -18,6 +18,7 @@ from hypothesis import strategies as st
 from conformance import (
     StoreConfig,
     TaskNotFoundError,
+    TaskRecord,
     TaskStatus,
     VariableSizeExceededError,
     VariableValidationError,
@@ -208,7 +209,7 @@ def test_stored_data_never_reaches_the_records_own_fields(
         return (t.task_id, t.owner_id, t.request_method, t.created_at, t.ttl, t.expires_at)
 
     require("SEC-7", task.request_method == method, f"create with request method {method!r} stored {task.request_method!r}")
-    steps = (
+    steps: tuple[tuple[str, Callable[[], TaskRecord], TaskStatus], ...] = (
         ("set_variables", lambda: store.set_variables(task.task_id, OWNER, variables), TaskStatus.WORKING),
         ("update_status", lambda: store.update_status(task.task_id, OWNER, TaskStatus.INPUT_REQUIRED, message), TaskStatus.INPUT_REQUIRED),
         ("set_result", lambda: store.set_result(task.task_id, OWNER, result), TaskStatus.INPUT_REQUIRED),

@@ -10,6 +10,7 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 from hypothesis import given
@@ -184,10 +185,12 @@ def test_depth_limit_is_exact(limited_store: Callable[..., SyncStore], limit: in
 def test_depth_counts_containers_only(limited_store: Callable[..., SyncStore]) -> None:
     store = limited_store(config=StoreConfig(max_depth=2))
     task = store.create(OWNER, "m")
-    for fits in (7, "s", None, [], {}, [[]], {"a": {"b": 1}}, [{"k": 1}], {"a": []}, [[1, 2], {"k": 3}], [1, [2], {"x": "y"}]):
+    shallow: tuple[Any, ...] = (7, "s", None, [], {}, [[]], {"a": {"b": 1}}, [{"k": 1}], {"a": []}, [[1, 2], {"k": 3}], [1, [2], {"x": "y"}])
+    for fits in shallow:
         store.set_variables(task.task_id, OWNER, {"v": fits})
         store.set_result(task.task_id, OWNER, fits)
-    for deeper in ([[[]]], {"a": {"b": {}}}, [{"k": [1, [2]]}], {"a": [{"b": 1}]}):
+    too_deep: tuple[Any, ...] = ([[[]]], {"a": {"b": {}}}, [{"k": [1, [2]]}], {"a": [{"b": 1}]})
+    for deeper in too_deep:
         refused("TS-11", store, task.task_id, VariableValidationError, lambda: store.set_variables(task.task_id, OWNER, {"v": deeper}),
                  f"set_variables of {deeper!r} (depth 3) with max_depth=2")
 
@@ -296,10 +299,12 @@ def _values_must_be_plain_json(store: SyncStore) -> None:
     ):
         error = refused("TS-11", store, task.task_id, VariableValidationError, call, f"{method} of an integer of 5,001 digits")
         require("TS-11", error.reason == "number", f"{method} of 10**5000 was refused with reason {error.reason!r}, expected 'number'")
-    for not_a_map in (None, [("a", 1)], "a=1", {1: "a"}, {None: 1}, 5):
+    not_maps: tuple[Any, ...] = (None, [("a", 1)], "a=1", {1: "a"}, {None: 1}, 5)  # hostile: none is a map of names to values
+    for not_a_map in not_maps:
         refused("TS-11", store, task.task_id, VariableValidationError, lambda: store.set_variables(task.task_id, OWNER, not_a_map),
                  f"set_variables with {not_a_map!r} instead of a map of names to values")
-    for message in (5, b"msg", ["m"]):
+    not_messages: tuple[Any, ...] = (5, b"msg", ["m"])  # hostile: none is a string
+    for message in not_messages:
         refused("TS-11", store, task.task_id, VariableValidationError,
                  lambda: store.update_status(task.task_id, OWNER, TaskStatus.WORKING, message), f"update_status with the message {message!r}")
     edges = {"max": 2**64 - 1, "min": -(2**63), "big": 1e308, "tiny": 5e-324, "negzero": -0.0, "odd": "\u2028\x00\"\\",
@@ -424,7 +429,7 @@ def test_results_and_variables_round_trip_and_replace_until_terminal(make_store:
 @covers("TS-13")
 def test_callers_get_copies(store: SyncStore) -> None:
     task = store.create(OWNER, "m")
-    given_vars = {"list": [1, 2], "obj": {"k": "v"}}
+    given_vars: dict[str, Any] = {"list": [1, 2], "obj": {"k": "v"}}
     store.set_variables(task.task_id, OWNER, given_vars)
     given_vars["list"].append(3)
     given_vars["obj"]["k"] = "changed by the caller"
@@ -533,16 +538,16 @@ def test_checks_run_in_the_documented_order(harness: Harness, limited_store: Cal
     # The call's own arguments come before the lookup: they never reveal whether a task exists.
     for whose, task_id in (("a never-issued id", missing), ("another owner's task", theirs.task_id)):
         cases += [
-            (InvalidTransitionError, f"update_status to 'bogus' on {whose}", lambda t=task_id: store.update_status(t, OWNER, "bogus")),
-            (VariableValidationError, f"update_status with a 9-byte message on {whose}", lambda t=task_id: store.update_status(t, OWNER, TaskStatus.WORKING, "m" * 9)),
-            (VariableValidationError, f"set_variables 3 deep on {whose}", lambda t=task_id: store.set_variables(t, OWNER, {"v": [[[1]]]})),
-            (VariableValidationError, f"set_result of a 9-byte string on {whose}", lambda t=task_id: store.set_result(t, OWNER, "x" * 9)),
-            (VariableSizeExceededError, f"set_result of 23 bytes on {whose}", lambda t=task_id: store.set_result(t, OWNER, ["x" * 8, "y" * 8])),
+            (InvalidTransitionError, f"update_status to 'bogus' on {whose}", partial(store.update_status, task_id, OWNER, "bogus")),
+            (VariableValidationError, f"update_status with a 9-byte message on {whose}", partial(store.update_status, task_id, OWNER, TaskStatus.WORKING, "m" * 9)),
+            (VariableValidationError, f"set_variables 3 deep on {whose}", partial(store.set_variables, task_id, OWNER, {"v": [[[1]]]})),
+            (VariableValidationError, f"set_result of a 9-byte string on {whose}", partial(store.set_result, task_id, OWNER, "x" * 9)),
+            (VariableSizeExceededError, f"set_result of 23 bytes on {whose}", partial(store.set_result, task_id, OWNER, ["x" * 8, "y" * 8])),
             (VariableValidationError, f"set_result both too big and too deep on {whose} (shape before size)",
-             lambda t=task_id: store.set_result(t, OWNER, ["x" * 8, "y" * 8, [[0]]])),
-            (InvalidTransitionError, f"complete_with_result(working) on {whose}", lambda t=task_id: store.complete_with_result(t, OWNER, TaskStatus.WORKING, None, 1)),
+             partial(store.set_result, task_id, OWNER, ["x" * 8, "y" * 8, [[0]]])),
+            (InvalidTransitionError, f"complete_with_result(working) on {whose}", partial(store.complete_with_result, task_id, OWNER, TaskStatus.WORKING, None, 1)),
             (VariableValidationError, f"complete_with_result 3 deep on {whose}",
-             lambda t=task_id: store.complete_with_result(t, OWNER, TaskStatus.COMPLETED, None, [[[1]]])),
+             partial(store.complete_with_result, task_id, OWNER, TaskStatus.COMPLETED, None, [[[1]]])),
         ]
     for error_type, what, call in cases:
         error = expect_error("TS-20", error_type, call, what)
