@@ -18,6 +18,8 @@ from conformance.machines.races import race_backend
 from conformance.spec import covers
 from conformance.strategies.programs import ABSENT, EXPIRED, LIVE, KVProgram, KVStep, kv_programs, schedules
 
+pytestmark = pytest.mark.conformance_target("backend")
+
 CLAUSES = ("CC-1", "CC-3", "CC-4", "CC-5", "CC-6", "CC-7", "CC-8")
 
 #: Tiny programs holding the classic races, each walked under every schedule.

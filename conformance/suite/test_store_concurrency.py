@@ -14,6 +14,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+import pytest
+
 from conformance import (
     INTERNAL_ERROR,
     ConcurrentModificationError,
@@ -31,6 +33,8 @@ from conformance.harness import Checked, SyncStore
 from conformance.harness.together import run_together
 from conformance.harness.probes import refused_create
 from conformance.spec import covers, expect_error, require
+
+pytestmark = pytest.mark.conformance_target("store")
 
 OWNER = "alice"
 ROUNDS = 4

@@ -8,6 +8,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -24,6 +25,8 @@ from conformance.plugin.profiles import examples
 from conformance.spec import covers, expect_error, require
 from conformance.harness.probes import calls_as, indistinguishable, listed_ids, raised, refused_create, stored_result
 from conformance.strategies.owners import CLASHING_PAIRS, HOSTILE_OWNERS, SECRET_OWNER
+
+pytestmark = pytest.mark.conformance_target("store")
 
 OWNER = "alice"
 

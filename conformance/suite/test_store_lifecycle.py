@@ -7,6 +7,7 @@ import time
 import uuid
 from collections.abc import Callable
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -26,6 +27,8 @@ from conformance.harness.answers import is_int
 from conformance.plugin.profiles import examples
 from conformance.harness.probes import refused_create
 from conformance.spec import covers, expect_error, require
+
+pytestmark = pytest.mark.conformance_target("store")
 
 OWNER = "alice"
 TASK_ID = re.compile(r"^[0-9a-f]{32}$")

@@ -11,6 +11,7 @@ import string
 from collections.abc import Callable
 from typing import Any
 
+import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
@@ -18,6 +19,8 @@ from conformance import INVALID_PARAMS, InvalidCursorError, StoreConfig, TaskPag
 from conformance.harness import FakeClock, SyncStore
 from conformance.plugin.profiles import examples
 from conformance.spec import covers, expect_error, require
+
+pytestmark = pytest.mark.conformance_target("store")
 
 OWNER = "alice"
 OTHER = "bob"

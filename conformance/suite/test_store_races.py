@@ -18,6 +18,8 @@ from conformance.machines.races import race_store
 from conformance.spec import covers
 from conformance.strategies.programs import EXPIRED, LIVE, TaskProgram, TaskStep, schedules, task_programs
 
+pytestmark = pytest.mark.conformance_target("store")
+
 CLAUSES = ("CC-2", "CC-7", "CC-8")
 
 #: Tiny programs holding the classic store races, each walked under every schedule.

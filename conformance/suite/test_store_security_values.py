@@ -12,6 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -39,6 +40,8 @@ from conformance.strategies.hostile import (
     injection_values,
     same_number,
 )
+
+pytestmark = pytest.mark.conformance_target("store")
 
 @dataclass(frozen=True)
 class Position:

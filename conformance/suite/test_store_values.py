@@ -12,6 +12,7 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -38,6 +39,8 @@ from conformance.plugin.profiles import examples
 from conformance.spec import covers, expect_error, require
 from conformance.strategies import json_values
 from conformance.harness.probes import OWNER, live_status_other_than, refused, refused_create, require_json, same_json, state_of, stored_result, stray_errors_break
+
+pytestmark = pytest.mark.conformance_target("store")
 
 INTRUDER = "mallory"
 #: Characters of one to four UTF-8 bytes that JSON writes as they are (no escapes).
