@@ -26,7 +26,8 @@ _TARGET = re.compile(r"^Target:\s*\*\*(?P<target>[a-z ]+)\*\*")
 #: The kinds of target a clause judges (SPEC.md, "Targets"): a backend's own rules, a task store's
 #: (checked on a whole store, or on the kit's store over a backend), rules of both, and the
 #: reference's, which no run of the kit checks.
-TARGETS = ("backend", "store", "both", "reference only")
+REFERENCE_ONLY = "reference only"
+TARGETS = ("backend", "store", "both", REFERENCE_ONLY)
 #: What a run is given (``--backend`` or ``--store``), and so what a suite test declares it drives.
 TARGET_KINDS = ("backend", "store")
 #: The marker by which a suite test declares the kind of target it drives (one of ``TARGET_KINDS``).
