@@ -1,4 +1,4 @@
-"""Clauses of SPEC.md as data: the verdict a failing check carries, and the tests that cover each.
+"""Clauses of SPEC.md as data: the verdict a failing check carries, the tests that cover each, and the runs that judge it.
 
 SPEC.md is the single source of truth; it ships inside the package so a failure can quote
 the clause it breaks. Tests name their clauses with ``@covers("BK-5")``.
@@ -22,6 +22,16 @@ _KIND = re.compile(r"^Kind:\s*\*\*(?P<kind>[a-z ]+)\*\*")
 #: The four kinds of rule (SPEC.md, "Kinds of rule"): what the layer above relies on, what it cannot
 #: tell apart, what an implementation declares, and what only the reference does.
 KINDS = ("contract", "freedom", "declared choice", "reference only")
+_TARGET = re.compile(r"^Target:\s*\*\*(?P<target>[a-z ]+)\*\*")
+#: The kinds of target a clause judges (SPEC.md, "Targets"): a backend's own rules, a task store's
+#: (checked on a whole store, or on the kit's store over a backend), rules of both, and the
+#: reference's, which no run of the kit checks.
+REFERENCE_ONLY = "reference only"
+TARGETS = ("backend", "store", "both", REFERENCE_ONLY)
+#: What a run is given (``--backend`` or ``--store``), and so what a suite test declares it drives.
+TARGET_KINDS = ("backend", "store")
+#: The marker by which a suite test declares the kind of target it drives (one of ``TARGET_KINDS``).
+TARGET_MARKER = "conformance_target"
 
 F = TypeVar("F", bound=Callable[..., Any])
 E = TypeVar("E", bound=BaseException)
@@ -37,6 +47,8 @@ class Clause:
     tests: tuple[str, ...]
     #: The kind of its main rule, one of ``KINDS`` ("" if the clause names none).
     kind: str = ""
+    #: The kind of target it judges, one of ``TARGETS`` ("" if the clause names none).
+    target: str = ""
 
     def headline(self) -> str:
         return f"{self.id} ({self.level}): {self.title}"
@@ -59,7 +71,11 @@ def violation(clause: str, message: str) -> ContractViolation:
 
 
 def parse_clauses(text: str) -> dict[str, Clause]:
-    """Read clauses from SPEC.md text: a heading ``### BK-5 · MUST · title`` then a ``Tests:`` line."""
+    """Read clauses from SPEC.md text: a heading ``### BK-5 · MUST · title``, then ``Kind:``, ``Target:`` and ``Tests:`` lines.
+
+    A ``Target:`` value outside ``TARGETS`` is an error here, not a clause that silently
+    applies to nothing.
+    """
     clauses: dict[str, Clause] = {}
     current: dict[str, Any] | None = None
     for line in text.splitlines():
@@ -72,6 +88,11 @@ def parse_clauses(text: str) -> dict[str, Clause]:
         kind = _KIND.match(line.strip())
         if kind and current is not None and not current.get("kind"):
             current["kind"] = kind.group("kind")
+        target = _TARGET.match(line.strip())
+        if target and current is not None and not current.get("target"):
+            if target.group("target") not in TARGETS:
+                raise ValueError(f"{current['id']}: Target **{target.group('target')}** is not one of {TARGETS}")
+            current["target"] = target.group("target")
         tests = _TESTS.match(line.strip())
         if tests and current is not None:
             current["tests"] = current["tests"] + tuple(_TEST_NAME.findall(tests.group("tests")))
@@ -88,6 +109,25 @@ def clauses() -> dict[str, Clause]:
     except (FileNotFoundError, OSError):
         return {}
     return parse_clauses(text)
+
+
+def judged_on(target: str, target_kind: str) -> bool:
+    """Whether a run given a ``target_kind`` (``--backend`` or ``--store``) checks what judges ``target``.
+
+    A ``--backend`` run checks the backend's own rules and, through the kit's GenericTaskStore
+    over the backend, the store's; a ``--store`` run has no backend to call, so only the
+    store's. Reference-only rules are the project's own tests' business, never a run's.
+    """
+    if target_kind not in TARGET_KINDS:
+        raise ValueError(f"a run's target is one of {TARGET_KINDS}, not {target_kind!r}")
+    if target == "backend":
+        return target_kind == "backend"
+    return target in ("store", "both")
+
+
+def applies_to(clause: Clause, target_kind: str) -> bool:
+    """Whether a run given a ``target_kind`` (``"backend"`` or ``"store"``) judges its target on ``clause``."""
+    return judged_on(clause.target, target_kind)
 
 
 def describe(clause_id: str) -> str:

@@ -27,6 +27,8 @@ LOOPS_KEY = pytest.StashKey[list[str]]()
 COLLECTOR_KEY = pytest.StashKey[VerdictCollector]()
 #: The run's call counts and timeouts: one per session, so runs in one process (pytester) never mix.
 COUNTERS_KEY = pytest.StashKey[RunCounters]()
+#: How many collected tests, by declared kind, do not apply to the target (said once after collection).
+NOT_APPLYING_KEY = pytest.StashKey[dict[str, int]]()
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -42,6 +44,11 @@ def pytest_load_initial_conftests(early_config: pytest.Config, parser: pytest.Pa
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "conformance_clause(*ids): SPEC.md clauses a conformance test checks")
+    config.addinivalue_line(
+        "markers",
+        f"{spec.TARGET_MARKER}(kind): the kind of target a conformance test drives, one of {', '.join(spec.TARGET_KINDS)} "
+        "(SPEC.md, Targets); deselected in runs whose target it does not apply to",
+    )
     config.addinivalue_line("markers", "security: the security regression gate (tests naming a SEC clause of SPEC.md)")
     config.addinivalue_line("markers", f"{profiles.EXAMPLES_MARKER}(n): a suite test's Hypothesis example budget under the ci profile")
     try:
@@ -122,15 +129,40 @@ def _point_collection_at_suite(config: pytest.Config) -> None:
 
 
 def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool | None:
-    """Never collect the suite without a target; a store target skips the backend-only files."""
+    """Never collect the suite without a target (which tests apply to it is each test's declared kind)."""
     if SUITE_DIR not in (collection_path, *collection_path.parents):
         return None
-    target = config.stash.get(TARGET_KEY, None)
-    if target is None:
-        return True
-    if target.kind == "store" and collection_path.name.startswith("test_backend"):
-        return True
-    return None
+    return True if TARGET_KEY not in config.stash else None
+
+
+def declared_kind(item: pytest.Item) -> str | None:
+    """The kind of target a test declares it drives (``conformance_target``), or None if it declares none.
+
+    Why a declaration and not the file's name: what applies to a target is data the coverage
+    self-test can hold against the SPEC's ``Target:`` lines, and a project's own tests can use it too.
+    """
+    marker = item.get_closest_marker(spec.TARGET_MARKER)
+    if marker is None:
+        return None
+    kind = marker.args[0] if len(marker.args) == 1 and not marker.kwargs else None
+    if kind not in spec.TARGET_KINDS:
+        raise pytest.UsageError(f"{item.nodeid}: {spec.TARGET_MARKER} takes one of {spec.TARGET_KINDS}, got {marker.args!r}")
+    return str(kind)
+
+
+def _applies(item: pytest.Item, target: Target) -> bool:
+    """Whether a collected test runs against this target: undeclared ones (a project's own) always do."""
+    kind = declared_kind(item)
+    return kind is None or spec.judged_on(kind, target.kind)
+
+
+def _deselect(config: pytest.Config, items: list[pytest.Item], keep: list[pytest.Item]) -> None:
+    """Narrow ``items`` to ``keep``, telling pytest (and its summary's "deselected" count) about the rest."""
+    if len(keep) == len(items):
+        return
+    kept = set(keep)
+    config.hook.pytest_deselected(items=[item for item in items if item not in kept])
+    items[:] = keep
 
 
 #: Sections in the order their rules build on each other: the backend's, the store's over it,
@@ -156,24 +188,49 @@ def _rule_order(item: pytest.Item) -> tuple[int, int, int]:
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Order the suite's tests by rule (``_rule_order``); ``--conformance-clause`` keeps only the tests of those clauses."""
-    if TARGET_KEY in config.stash:
-        items.sort(key=_rule_order)  # stable: a test's loops stay together, a project's own tests keep their order
-        profiles.apply_budgets(item for item in items if SUITE_DIR in item.path.parents)
+    """Keep the tests whose declared kind applies to the target, order them by rule (``_rule_order``);
+    ``--conformance-clause`` keeps only the tests of those clauses.
+
+    Tests that do not apply are deselected, not skipped: they are no part of the target's verdict,
+    and a deselected test builds no fixture (a store target never constructs a backend).
+    """
+    target = config.stash.get(TARGET_KEY, None)
+    if target is None:
+        return
+    keep: list[pytest.Item] = []
+    not_applying: dict[str, int] = {}
+    for item in items:
+        if _applies(item, target):
+            keep.append(item)
+        else:
+            kind = str(declared_kind(item))
+            not_applying[kind] = not_applying.get(kind, 0) + 1
+    config.stash[NOT_APPLYING_KEY] = not_applying
+    _deselect(config, items, keep)
+    items.sort(key=_rule_order)  # stable: a test's loops stay together, a project's own tests keep their order
+    profiles.apply_budgets(item for item in items if SUITE_DIR in item.path.parents)
     wanted = set(config.getoption("conformance_clauses", None) or ())
-    if not wanted or TARGET_KEY not in config.stash:
+    if not wanted:
         return
     unknown = wanted - set(spec.clauses())
     if unknown:
         raise pytest.UsageError(f"--conformance-clause names no clause of SPEC.md: {', '.join(sorted(unknown))}")
-    keep: list[pytest.Item] = []
-    drop: list[pytest.Item] = []
-    for item in items:
-        marker = item.get_closest_marker("conformance_clause")
-        (keep if marker and wanted & set(marker.args) else drop).append(item)
-    if drop:
-        config.hook.pytest_deselected(items=drop)
-        items[:] = keep
+    _deselect(config, items, [item for item in items if wanted & set(_clauses_of(item))])
+
+
+def pytest_report_collectionfinish(config: pytest.Config) -> list[str]:
+    """Say why tests were deselected, so a store author does not read "45 deselected" as something missing."""
+    target = config.stash.get(TARGET_KEY, None)
+    not_applying = config.stash.get(NOT_APPLYING_KEY, {})
+    if target is None or not not_applying:
+        return []
+    counts = ", ".join(f"{n} {kind}" for kind, n in sorted(not_applying.items()))
+    return [f"conformance: deselected {counts} test(s), which do not apply to a {target.kind} target (SPEC.md, Targets)"]
+
+
+def _clauses_of(item: pytest.Item) -> tuple[str, ...]:
+    marker = item.get_closest_marker("conformance_clause")
+    return tuple(marker.args) if marker else ()
 
 
 @pytest.hookimpl(tryfirst=True)

@@ -9,11 +9,15 @@ from __future__ import annotations
 from functools import partial
 from typing import Any
 
+import pytest
+
 from conformance import VersionConflictError
 from conformance.harness import CheckedBackend, SyncBackend
 from conformance.harness.together import run_together, warm_up
 from conformance.spec import covers, require
 from conformance.strategies import record_bytes
+
+pytestmark = pytest.mark.conformance_target("backend")
 
 WRITERS = 8
 

@@ -6,10 +6,14 @@ harness; these tests make sure each method is exercised on its success and error
 
 from __future__ import annotations
 
+import pytest
+
 from conformance import NotFoundError, StorageBackend, VersionConflictError
 from conformance.harness import Harness, SyncBackend
 from conformance.spec import covers, expect_error, require
 from conformance.strategies import record_bytes
+
+pytestmark = pytest.mark.conformance_target("backend")
 
 
 @covers("BK-1")

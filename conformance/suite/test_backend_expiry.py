@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import pytest
+
 from conformance import ExpiredRecords, NotFoundError, VersionedRecord
 from conformance.harness import FakeClock, Harness, SyncBackend
 from conformance.machines.kv_driver import require_record
 from conformance.spec import covers, expect_error, require
 from conformance.strategies import ABSENT, FAR_FUTURE, FAR_PAST, record_bytes
+
+pytestmark = pytest.mark.conformance_target("backend")
 
 
 @covers("BK-15")

@@ -7,6 +7,7 @@ listing reach another owner's tasks.
 
 from __future__ import annotations
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -16,6 +17,8 @@ from conformance.machines.kv_driver import diff_listing
 from conformance.plugin.profiles import examples
 from conformance.spec import covers, require
 from conformance.strategies import key_families, long_keys, prefixes_of, record_bytes
+
+pytestmark = pytest.mark.conformance_target("backend")
 
 
 def _write_all(backend: SyncBackend, key_list: list[str]) -> dict[str, bytes]:

@@ -26,6 +26,8 @@ from conformance.strategies.programs import (
     schedules,
 )
 
+pytestmark = pytest.mark.conformance_target("backend")
+
 CLAUSES = ("CC-1", "CC-3", "CC-4", "CC-5", "CC-6", "CC-7", "CC-8")
 
 #: Tiny programs holding the classic races, each walked under every schedule.

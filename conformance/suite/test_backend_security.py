@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -19,6 +20,8 @@ from conformance.plugin.profiles import examples
 from conformance.spec import covers, expect_error, require
 from conformance.strategies import is_valid_key, record_bytes
 from conformance.strategies.owners import NAIVE_LAYOUTS, owner_families, task_ids
+
+pytestmark = pytest.mark.conformance_target("backend")
 
 Layout = tuple[str, Callable[[str, str], str], Callable[[str], str]]
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -11,6 +12,8 @@ from conformance.machines.kv_driver import require_record
 from conformance.plugin.profiles import examples
 from conformance.spec import covers, expect_error, require
 from conformance.strategies import keys, other_versions, record_bytes
+
+pytestmark = pytest.mark.conformance_target("backend")
 
 
 def _data(n: int) -> bytes:

@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
 
+import pytest
+
 from conformance import (
     INTERNAL_ERROR,
     ConcurrentModificationError,
@@ -32,6 +34,8 @@ from conformance.checks.task_store import OWNER, refused_create
 from conformance.harness import CheckedStore, SyncStore
 from conformance.harness.together import run_together
 from conformance.spec import covers, require
+
+pytestmark = pytest.mark.conformance_target("store")
 
 ROUNDS = 4
 

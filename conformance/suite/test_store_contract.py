@@ -57,6 +57,8 @@ from conformance.plugin.profiles import examples
 from conformance.spec import covers, expect_error, require
 from conformance.strategies.tasks import map_of_exact_size
 
+pytestmark = pytest.mark.conformance_target("store")
+
 #: Owner ids distinctive enough that finding them in a message can only mean the message names them.
 SECRET_OWNER = "owner-7f3a-secret"
 INTRUDER = "intruder-91c2-secret"

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
 
@@ -29,6 +30,8 @@ from conformance.checks.task_store import OWNER, raised, refused_create
 from conformance.harness import FakeClock, Harness, SyncStore
 from conformance.plugin.profiles import examples
 from conformance.spec import covers, expect_error, require
+
+pytestmark = pytest.mark.conformance_target("store")
 
 OTHER = "bob"
 

@@ -9,6 +9,7 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -33,6 +34,8 @@ from conformance.harness import FakeClock, SyncStore
 from conformance.plugin.profiles import examples
 from conformance.spec import covers, expect_error, require
 from conformance.strategies.owners import CLASHING_PAIRS, HOSTILE_OWNERS, SECRET_OWNER
+
+pytestmark = pytest.mark.conformance_target("store")
 
 # ---------------------------------------------------------------- TS-6: the quota
 

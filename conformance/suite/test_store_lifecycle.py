@@ -8,6 +8,7 @@ import uuid
 from collections.abc import Callable
 from typing import Any, Self
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -27,6 +28,8 @@ from conformance.harness import FakeClock, Harness, SyncStore
 from conformance.harness.answers import is_int
 from conformance.plugin.profiles import examples
 from conformance.spec import covers, expect_error, require
+
+pytestmark = pytest.mark.conformance_target("store")
 
 TASK_ID = re.compile(r"^[0-9a-f]{32}$")
 

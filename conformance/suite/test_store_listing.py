@@ -11,6 +11,7 @@ import string
 from collections.abc import Callable
 from typing import Any
 
+import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
 
@@ -25,6 +26,8 @@ from conformance.checks.task_store import OWNER
 from conformance.harness import FakeClock, SyncStore
 from conformance.plugin.profiles import examples
 from conformance.spec import covers, expect_error, require
+
+pytestmark = pytest.mark.conformance_target("store")
 
 OTHER = "bob"
 

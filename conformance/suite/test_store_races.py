@@ -25,6 +25,8 @@ from conformance.strategies.programs import (
     task_programs,
 )
 
+pytestmark = pytest.mark.conformance_target("store")
+
 CLAUSES = ("CC-2", "CC-7", "CC-8")
 
 #: Tiny programs holding the classic store races, each walked under every schedule.

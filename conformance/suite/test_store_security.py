@@ -12,6 +12,7 @@ from collections.abc import Awaitable, Callable
 from functools import partial
 from typing import Any
 
+import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import run_state_machine_as_test
@@ -41,6 +42,8 @@ from conformance.machines.isolation import OwnerIsolationMachine
 from conformance.plugin.profiles import examples, scaled
 from conformance.spec import covers, expect_error, require
 from conformance.strategies.owners import owner_families, owner_pairs
+
+pytestmark = pytest.mark.conformance_target("store")
 
 # ---------------------------------------------------------------- SEC-3: another owner's task is a missing task
 

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -48,6 +49,8 @@ from conformance.strategies.hostile import (
     injection_values,
     same_number,
 )
+
+pytestmark = pytest.mark.conformance_target("store")
 
 
 @dataclass(frozen=True)

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from functools import partial
 from typing import Any
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -49,6 +50,8 @@ from conformance.harness import FakeClock, Harness, SyncStore
 from conformance.plugin.profiles import examples
 from conformance.spec import covers, expect_error, require
 from conformance.strategies import json_values
+
+pytestmark = pytest.mark.conformance_target("store")
 
 INTRUDER = "mallory"
 #: Characters of one to four UTF-8 bytes that JSON writes as they are (no escapes).
