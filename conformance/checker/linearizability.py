@@ -1,37 +1,16 @@
 """Is a concurrent history linearizable with respect to a sequential model?
 
-The search is Wing and Gong's, with Lowe's memoisation, as in Porcupine: the history's call
-and return events, sorted by time, form a doubly linked list; the search repeatedly takes a
-call that precedes the earliest remaining return, asks the model whether that call could
-have taken effect now with the outcome it had, and if so removes the call and its return
-from the list ("lifts" it) and goes on; when the earliest remaining return is reached with
-nothing left to try it backtracks (undoes the last lift). A configuration (set of calls
-taken, as a bitset int; model state) already explored is never explored again.
+The search itself (Wing and Gong's, with Lowe's memoisation) is ``search.search``, which
+knows no model; this module feeds it. The model is any object with ``expect(state, op)``
+returning an expectation with ``admits(outcome)`` and ``after`` (the KV and TaskStore
+models). A per-key partition of a plain ``KVModel`` runs on ``_OneKey``, the same model
+restricted to one key with the record as a ``(data, version)`` tuple (no dict copies, no
+JSON parsing per write).
 
-The model is any object with ``expect(state, op)`` returning an expectation with
-``admits(outcome)`` and ``after`` (the KV and TaskStore models). States are interned to
-small ints the first time they appear and each (state, call) step is asked of the model
-once, so the hot loop touches only ints, lists, dicts and sets. A per-key partition of a
-plain ``KVModel`` runs on ``_OneKey``, the same model restricted to one key with the record
-as a ``(data, version)`` tuple (no dict copies, no JSON parsing per write).
-
-Pruning, each sound and complete (tests/test_checker.py compares the verdicts with a plain
-search and with brute force): a call whose outcome the model calls inert (it leaves every
-state it is allowed from unchanged: a read, a refused write) and that fits is taken as the
-only choice where it is a candidate, since it may go before every other candidate and
-changes nothing wherever it goes; calls with unknown
-outcomes that no call can tell apart are taken earliest-first (see ``_OneKey``); and an
-unknown write whose data a read returned must have taken effect before that read returned.
-
-Unknown outcomes (CC-7). A call whose outcome is UNKNOWN returns at +infinity: it stays a
-candidate from its call onward and never forces a backtrack. When taken, it is consistent
-with any outcome and moves the model to ``after``. It may also never be taken: the search
-succeeds as soon as every call with a known outcome has been taken, which is exactly when
-the earliest remaining return is one at +infinity (or none is left). So an unknown call that
-never took effect does not block, and costs no extra branching: "dropped" is simply "never
-chosen". An unknown call that would leave the state unchanged where it is tried (a read, a
-delete of nothing) is never taken: taking it only adds to the set of calls taken, and every
-continuation from there is open without it.
+KV pruning tables handed to the search (``Pruning``), each sound and complete: calls with
+unknown outcomes that no call can tell apart are taken earliest-first (see ``_OneKey``); an
+unknown write whose data a read returned must have taken effect before that read returned
+(``_read_by``); and a write handed a lower version went first (``_version_order``).
 
 Partitioning. When every operation names a single key (KV ``get``, ``put``,
 ``put_if_version``, ``delete``) the history is linearizable if and only if each key's
@@ -46,25 +25,22 @@ verdict is "unknown": a failure to decide, reported as such (CC-8), never a pass
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Hashable, Sequence
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
 from typing import Any
 
+from conformance.checker.cheap import Anomaly, cheap_checks
+from conformance.checker.history import NEVER, Entry, History, describe
+from conformance.checker.search import Pruning, SearchResult
+from conformance.checker.search import search as run_search
 from conformance.contract.backend import VersionedRecord
 from conformance.contract.record import expires_at
 from conformance.models import kv
 from conformance.spec import ContractViolation
 
-from conformance.checker.cheap import Anomaly, cheap_checks
-from conformance.checker.history import NEVER, UNKNOWN, Entry, History, describe
-
 LINEARIZABLE = "linearizable"
 VIOLATION = "violation"
 UNDECIDED = "unknown"
-
-#: How many search steps between two looks at the clock.
-_CLOCK_EVERY = 1024
-
 
 def kv_key(op: Any) -> Hashable | None:
     """The single key a KV operation touches, or None (a listing, a cleanup, another model's operation)."""
@@ -122,24 +98,16 @@ class Verdict:
         return f"{self.status}: {self.explanation}"
 
 
-@dataclass
-class _Outcome:
-    status: bool | None  # True linearizable, False not, None out of time
-    best: list[int]  # entry indices, in order: the longest consistent order found
-    explored: int
+class _ByExpect:
+    """A model's transitions through its ``expect``: the expectation's ``admits`` and ``after``."""
 
+    def __init__(self, model: Any) -> None:
+        self.expect = model.expect
 
-#: ``transition(state, op) -> (admits, after)``: whether an outcome fits, and the state the call leaves
-#: (or, where that depends on the outcome, a function from the outcome to the state).
-Transition = Callable[[Any, Any], tuple[Callable[[Any], bool], Any]]
-
-
-def _transition_of(model: Any) -> Transition:
-    def transition(state: Any, op: Any) -> tuple[Callable[[Any], bool], Any]:
-        expectation = model.expect(state, op)
+    def transition(self, state: Any, op: Any) -> tuple[Callable[[Any], bool], Any]:
+        expectation = self.expect(state, op)
         return expectation.admits, expectation.after
 
-    return transition
 
 
 class _Unread:
@@ -285,257 +253,6 @@ class _OneKey:
         return self.base.with_record(self.key, state[0], state[1])
 
 
-def _search(
-    entries: Sequence[Entry],
-    transition: Transition,
-    initial: Any,
-    deadline: float,
-    share: bool = True,
-    classes: Sequence[Hashable | None] | None = None,
-    returns: Sequence[float] | None = None,
-    inert: Sequence[bool] | None = None,
-    after_lower: Sequence[tuple[int, int]] | None = None,
-) -> _Outcome:
-    """Wing-Gong-Lowe over one partition. ``entries`` may be in any order.
-
-    ``share``: ask ``transition`` once per (state, distinct operation) rather than per
-    (state, call); worth it when the transition is dearer than hashing an operation.
-    ``classes``: per entry, None or the class of interchangeable unknown calls it belongs to;
-    of a class, only the earliest-called call not yet taken is ever tried (taking a later one
-    instead reaches nothing more, since the earlier one stays a candidate just as long).
-    ``returns``: per entry, the instant by which it must have taken effect, when that is earlier
-    than its return (an unknown write whose data a read returned: see ``_read_by``).
-    ``inert``: per entry, whether its outcome leaves every state it is allowed from unchanged
-    (the model's ``inert``); only such calls are ever forced. None: no call is.
-    ``after_lower``: per entry, ``(lower, enders)`` as bitsets of entries: it may not be taken
-    while an entry ``j`` of ``lower`` is untaken, unless an entry of ``j``'s own ``enders`` is
-    untaken too (see ``_version_order``). None: no such order.
-    """
-    n = len(entries)
-    if n == 0:
-        return _Outcome(True, [], 0)
-
-    # Events sorted by time; an unknown call returns at +inf, after every known return.
-    events: list[tuple[float, int, int, int]] = []  # (time, is_return, entry, tiebreak)
-    for i, entry in enumerate(entries):
-        end = entry.ret if returns is None else returns[i]
-        if not entry.call < end:
-            raise ValueError(f"a call must return after it is called: {entry!r} by {end}")
-        events.append((entry.call, 0, i, i))
-        events.append((end, 1, i, i))
-    events.sort()
-    head, tail = 0, 2 * n + 1
-    size = 2 * n + 2
-    nxt = list(range(1, size + 1))
-    prv = list(range(-1, size - 1))
-    match = [0] * size  # call node -> its return node; 0 for a return node or a sentinel
-    ent = [0] * size
-    open_end = [False] * size  # a return at +inf
-    call_node = [0] * n
-    for node, (_, is_return, i, _) in enumerate(events, start=1):
-        ent[node] = i
-        if is_return:
-            match[call_node[i]] = node
-            open_end[node] = events[node - 1][0] == NEVER
-        else:
-            call_node[i] = node
-    nxt[tail] = tail
-    klass = [0] * size  # call node -> its class of interchangeable calls (0: none)
-    members: list[list[int]] = [[]]  # class -> its call nodes in call order
-    if classes is not None:
-        class_ids: dict[Hashable, int] = {}
-        for node in range(1, tail):
-            label = classes[ent[node]] if match[node] else None
-            if label is not None:
-                c = class_ids.setdefault(label, len(members))
-                if c == len(members):
-                    members.append([])
-                members[c].append(node)
-                klass[node] = c
-    front = [0] * len(members)  # class -> how many of its calls are taken (always its first ones)
-
-    forceable = [False] * size  # call node -> whether it may be taken as the only choice (inert)
-    if inert is not None:
-        for i in range(n):
-            forceable[call_node[i]] = inert[i]
-    bit = [0] * size  # call node -> its entry's bit
-    for i in range(n):
-        bit[call_node[i]] = 1 << i
-    lower = [0] * size  # call node -> entries that must be taken before it (while none of their enders is pending)
-    enders_of = [0] * n  # entry -> the calls that could end its record's life before it
-    if after_lower is not None:
-        for i in range(n):
-            lower[call_node[i]], enders_of[i] = after_lower[i]
-    outcomes = [e.outcome for e in entries]
-    op_ids: dict[Any, int] = {}
-    ops: list[Any] = []
-    entry_op = []
-    for e in entries:
-        try:
-            op_id = op_ids.setdefault(e.op, len(ops)) if share else len(ops)
-        except TypeError:  # an unhashable operation: no sharing
-            op_id = len(ops)
-        if op_id == len(ops):
-            ops.append(e.op)
-        entry_op.append(op_id)
-    n_ops = len(ops)
-
-    states: list[Any] = [initial]
-    interned: dict[Any, int] = {initial: 0}
-    # sid * n_ops + op id -> (admits, after sid, or the successor when the state depends on the outcome)
-    expectations: dict[int, tuple[Callable[[Any], bool], int, Callable[[Any], Any] | None]] = {}
-    rows: list[dict[int, int]] = [{}]  # per state: call node -> next state, or -1 if the call does not fit there
-    seen: list[set[int]] = [set()]  # per state: the sets of calls taken (bitsets) already explored with it
-
-    def intern(after: Any) -> int:
-        after_sid = interned.get(after, -1)
-        if after_sid < 0:
-            after_sid = len(states)
-            states.append(after)
-            interned[after] = after_sid
-            rows.append({})
-            seen.append(set())
-        return after_sid
-
-    def step(sid: int, node: int) -> int:
-        i = ent[node]
-        key = sid * n_ops + entry_op[i]
-        known = expectations.get(key)
-        if known is None:
-            state = states[sid]
-            admits, after = transition(state, ops[entry_op[i]])
-            if callable(after):  # the state depends on the outcome (the version a write was handed)
-                known = expectations[key] = (admits, -1, after)
-            else:
-                known = expectations[key] = (admits, sid if after is state else intern(after), None)
-        admits, after_sid, successor = known
-        outcome = outcomes[i]
-        if outcome is not UNKNOWN and not admits(outcome):
-            return -1
-        if successor is not None:
-            after = successor(outcome)
-            after_sid = sid if after is states[sid] else intern(after)
-        if outcome is UNKNOWN:
-            # Taking an unknown call that changes nothing only adds to the set of calls taken:
-            # never taking it reaches everything that would (it is never required), so skip it.
-            return after_sid if after_sid != sid else -1
-        return after_sid
-
-    calls: list[int] = []  # call nodes lifted, in order
-    sids: list[int] = []  # the state before each
-    forced: list[bool] = []  # whether each was the only choice tried there (see below)
-    sid = 0
-    linearized = 0
-    best: list[int] = []
-    explored = 0  # lifts and backtracks
-    node = nxt[head]
-    clock = time.perf_counter
-    row = rows[0]
-    check_at = _CLOCK_EVERY
-    # At each configuration the candidates are first scanned for an inert call (its outcome
-    # leaves unchanged every state it is allowed from: a read, a refused write) that fits here.
-    # Taking it first loses nothing: it may precede every other candidate in real time, and
-    # wherever else it could go it changes nothing either. So it is taken as the only choice
-    # there, and if the search fails after it, the configuration before it has failed too.
-    # Reads then never multiply the orders tried. (A write that merely changes nothing *here*
-    # is not inert: placed later it may change the state, so it is not forced.)
-    scanning = True
-    while True:
-        ret = match[node]
-        if ret:  # a call: try to take it now
-            c = klass[node]
-            if c and (scanning or members[c][front[c]] != node):
-                node = nxt[node]  # unknown calls are never forced; and one of a class stands for the rest
-                continue
-            after = row.get(node)
-            if after is None:
-                after = row[node] = step(sid, node)
-            if after < 0 or (scanning and (after != sid or not forceable[node])):
-                node = nxt[node]
-                continue
-            pending_lower = lower[node] & ~linearized
-            if pending_lower and _stranded(pending_lower, linearized, enders_of):
-                node = nxt[node]
-                continue
-            taken = linearized | bit[node]
-            explored_with = seen[after]
-            if taken in explored_with:
-                if scanning:  # forced here, and already failed after it: this configuration fails
-                    ret = 0
-                    node = tail  # fall through to backtracking below
-                else:
-                    node = nxt[node]
-                    continue
-            else:
-                explored_with.add(taken)
-                calls.append(node)
-                sids.append(sid)
-                forced.append(scanning)
-                sid = after
-                row = rows[sid]
-                linearized = taken
-                if c:
-                    front[c] += 1
-                # lift the call and its return out of the list
-                p = prv[node]
-                q = nxt[node]
-                nxt[p] = q
-                prv[q] = p
-                p = prv[ret]
-                q = nxt[ret]
-                nxt[p] = q
-                prv[q] = p
-                node = nxt[head]
-                scanning = True
-                explored += 1
-                if explored >= check_at:
-                    check_at = explored + _CLOCK_EVERY
-                    if clock() > deadline:
-                        break
-                continue
-        elif scanning:  # no forced call here: try every candidate in turn
-            if node == tail or open_end[node]:
-                # everything taken, or only calls with unknown outcomes remain: those never took effect
-                return _Outcome(True, [ent[c] for c in calls], explored)
-            scanning = False
-            node = nxt[head]
-            continue
-        # the earliest remaining return: nothing before it fits, so undo the last lift (and the
-        # lifts it was forced by)
-        if len(calls) > len(best):
-            best = calls[:]
-        while True:
-            if not calls:
-                return _Outcome(False, [ent[c] for c in best], explored)
-            node = calls.pop()
-            was_forced = forced.pop()
-            sid = sids.pop()
-            linearized ^= bit[node]
-            c = klass[node]
-            if c:
-                front[c] -= 1
-            ret = match[node]
-            # unlift: the return first, then the call (reverse of lifting)
-            nxt[prv[ret]] = ret
-            prv[nxt[ret]] = ret
-            nxt[prv[node]] = node
-            prv[nxt[node]] = node
-            explored += 1
-            if not was_forced:
-                break
-        row = rows[sid]
-        node = nxt[node]
-        scanning = False
-        if explored >= check_at:
-            check_at = explored + _CLOCK_EVERY
-            if clock() > deadline:
-                break
-    # out of time
-    if len(calls) > len(best):
-        best = calls[:]
-    return _Outcome(None, [ent[c] for c in best], explored)
-
-
 def _read_by(part: History, initial: Any) -> list[float] | None:
     """Per entry, the instant by which it took effect: its return, or for an unknown write whose data a
     read returned, just before that read's return (None if no entry changes).
@@ -679,7 +396,7 @@ def check(
 
     explored = 0
 
-    def search(model: Any, key: Hashable | None, part: History) -> _Outcome:
+    def search(model: Any, key: Hashable | None, part: History) -> SearchResult:
         if (fast and groups is not None and _OneKey.usable(model, initial, key)
                 and (partition is kv_key or all(kv_key(e.op) == key for e in part))):
             observed = frozenset(
@@ -689,12 +406,12 @@ def check(
             one_key = _OneKey(model, initial, key, observed)
             classes = [one_key.interchangeable(e) for e in part]
             returns = _read_by(part, initial)
-            return _search(part.entries, one_key.transition, one_key.initial, deadline, share=False,
-                           classes=classes, returns=returns, inert=_inert(model, part),
-                           after_lower=_version_order(model, part))
+            pruning = Pruning(classes=classes, returns=returns, inert=_inert(model, part),
+                              precedence=_version_order(model, part), share=False)
+            return run_search(part.entries, one_key, one_key.initial, deadline, pruning)
         returns = _read_by(part, initial) if isinstance(model, kv.KVModel) else None
-        return _search(part.entries, _transition_of(model), initial, deadline, returns=returns, inert=_inert(model, part),
-                       after_lower=_version_order(model, part))
+        pruning = Pruning(returns=returns, inert=_inert(model, part), precedence=_version_order(model, part))
+        return run_search(part.entries, _ByExpect(model), initial, deadline, pruning)
 
     for decided, (key, part) in enumerate(parts):
         if time.perf_counter() > deadline:
@@ -764,16 +481,6 @@ def _steps_by_one(model: Any, part: History, initial: Any) -> bool:
     return all(v == 1 or key in unknown or v - 1 in seen.get(key, ()) for key, v in handed)
 
 
-def _stranded(pending: int, taken: int, enders_of: list[int]) -> bool:
-    """Whether some pending lower-versioned write could no longer follow: none of its enders is pending."""
-    while pending:
-        low = pending & -pending
-        if not enders_of[low.bit_length() - 1] & ~taken:
-            return True
-        pending ^= low
-    return False
-
-
 def _one_run_of_versions(model: Any, part: History) -> bool:
     """Whether each key's versions in the history form one unbroken run: nothing deleted, cleaned up,
     hidden by expiry, or written with an unknown outcome, so no version went unseen."""
@@ -789,7 +496,7 @@ def _one_run_of_versions(model: Any, part: History) -> bool:
 
 
 def _version_order(model: Any, part: History) -> list[tuple[int, int]] | None:
-    """Per entry, the writes that must go before it: ``(lower, enders)`` bitsets for ``_search``.
+    """Per entry, the writes that must go before it: ``(lower, enders)`` bitsets (``Pruning.precedence``).
 
     Versions only rise while a record lives (BK-6), so of two successful writes on one key, the
     one handed the lower version took effect first, unless the record's life ended between them
@@ -836,7 +543,7 @@ def _version_order(model: Any, part: History) -> list[tuple[int, int]] | None:
 
 
 def _inert(model: Any, part: History) -> list[bool] | None:
-    """Per call, whether the model calls its outcome inert (see ``_search``); None if the model cannot say."""
+    """Per call, whether the model calls its outcome inert (see ``Pruning``); None if the model cannot say."""
     inert = getattr(model, "inert", None)
     if inert is None:
         return None
