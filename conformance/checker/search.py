@@ -157,11 +157,22 @@ class _Tables:
         self.bit = bit = [0] * size  # call node -> its entry's bit
         for i in range(n):
             bit[call_node[i]] = 1 << i
-        self.lower = lower = [0] * size  # call node -> entries to take first (while none of their enders is pending)
-        self.enders_of = enders_of = [0] * n  # entry -> the calls whose pending frees the entries after it
+        # call node -> entries to take first: ``firm`` ones always (they have no enders), and per
+        # enders set, as ``(enders, entries)`` pairs, the ``soft`` ones while none of their enders is pending
+        self.firm = firm = [0] * size
+        self.soft: list[tuple[tuple[int, int], ...]] = [()] * size
         if pruning.precedence is not None:
+            by_enders: dict[int, int] = {}  # enders -> the entries that have them
             for i in range(n):
-                lower[call_node[i]], enders_of[i] = pruning.precedence[i]
+                enders = pruning.precedence[i][1]
+                by_enders[enders] = by_enders.get(enders, 0) | 1 << i
+            enderless = by_enders.pop(0, 0)
+            for i in range(n):
+                lower = pruning.precedence[i][0]
+                if lower:
+                    firm[call_node[i]] = lower & enderless
+                    self.soft[call_node[i]] = tuple((enders, lower & group) for enders, group in by_enders.items()
+                                                    if lower & group)
 
         # Operations, deduplicated when sharing (an unhashable one is never shared).
         self.outcomes = [e.outcome for e in entries]
@@ -234,13 +245,11 @@ class _Memo(Generic[S]):
         return after_sid
 
 
-def _stranded(pending: int, taken: int, enders_of: list[int]) -> bool:
-    """Whether some pending entry of ``pending`` could no longer come first: none of its enders is pending."""
-    while pending:
-        low = pending & -pending
-        if not enders_of[low.bit_length() - 1] & ~taken:
+def _stranded(soft: tuple[tuple[int, int], ...], untaken: int) -> bool:
+    """Whether some untaken entry of ``soft`` could no longer come first: none of its enders is untaken."""
+    for enders, entries in soft:
+        if entries & untaken and not enders & untaken:
             return True
-        pending ^= low
     return False
 
 
@@ -263,7 +272,7 @@ def _run(tables: _Tables, memo: _Memo[Any], deadline: float) -> SearchResult:
     """The hot loop: lift, scan, backtrack, on ints and lists only (every table bound to a local)."""
     nxt, prv, match, ent, open_end = tables.nxt, tables.prv, tables.match, tables.ent, tables.open_end
     klass, members, forceable, bit = tables.klass, tables.members, tables.forceable, tables.bit
-    lower, enders_of, tail = tables.lower, tables.enders_of, tables.tail
+    firm, soft, tail = tables.firm, tables.soft, tables.tail
     rows, seen, step = memo.rows, memo.seen, memo.step
     front = [0] * len(members)  # class -> how many of its calls are taken (always its first ones)
     head = 0
@@ -290,18 +299,28 @@ def _run(tables: _Tables, memo: _Memo[Any], deadline: float) -> SearchResult:
         ret = match[node]
         if ret:  # a call: try to take it now
             c = klass[node]
-            if c and (scanning or members[c][front[c]] != node):
-                node = nxt[node]  # unknown calls are never forced; and one of a class stands for the rest
-                continue
-            after = row.get(node)
-            if after is None:
-                after = row[node] = step(sid, node)
-            if after < 0 or (scanning and (after != sid or not forceable[node])):
-                node = nxt[node]
-                continue
-            pending_lower = lower[node] & ~linearized
-            if pending_lower and _stranded(pending_lower, linearized, enders_of):
-                node = nxt[node]
+            if scanning:
+                if c or not forceable[node]:
+                    node = nxt[node]  # only an inert call is forced, never an unknown one
+                    continue
+                after = row.get(node)
+                if after is None:
+                    after = row[node] = step(sid, node)
+                if after != sid:  # it does not fit here (-1), or changes the state here
+                    node = nxt[node]
+                    continue
+            else:
+                if c and members[c][front[c]] != node:
+                    node = nxt[node]  # one of a class stands for the rest
+                    continue
+                after = row.get(node)
+                if after is None:
+                    after = row[node] = step(sid, node)
+                if after < 0:
+                    node = nxt[node]
+                    continue
+            if firm[node] & ~linearized or (soft[node] and _stranded(soft[node], ~linearized)):
+                node = nxt[node]  # it must follow an entry still untaken
                 continue
             taken = linearized | bit[node]
             explored_with = seen[after]
