@@ -192,57 +192,61 @@ class _Tables:
 
 class _Memo(Generic[S]):
     """Model states interned to ints, each (state, operation) step asked of the model once, and per
-    state the rows (call node -> next state) and the sets of calls already explored with it."""
+    state the rows (call node -> next state) and the sets of calls already explored with it.
+
+    ``step`` and ``intern`` are closures over local tables, not methods: the hot loop calls
+    ``step`` once per (state, call) pair it meets, and a closure skips the attribute lookups.
+    """
 
     def __init__(self, model: Transitions[S], initial: S, tables: _Tables) -> None:
-        self.transition = model.transition
-        self.states: list[S] = [initial]
-        self.interned: dict[S, int] = {initial: 0}
+        transition = model.transition
+        states: list[S] = [initial]
+        interned: dict[S, int] = {initial: 0}
         # sid * n_ops + op id -> (admits, after sid, or the successor when the state depends on the outcome)
-        self.expectations: dict[int, tuple[Admits, int, Callable[[Any], S] | None]] = {}
-        self.rows: list[dict[int, int]] = [{}]  # per state: call node -> next state, or -1 if it does not fit
-        self.seen: list[set[int]] = [set()]  # per state: the sets of calls taken (bitsets) explored with it
-        self.ent = tables.ent
-        self.entry_op = tables.entry_op
-        self.ops = tables.ops
-        self.n_ops = len(tables.ops)
-        self.outcomes = tables.outcomes
+        expectations: dict[int, tuple[Admits, int, Callable[[Any], S] | None]] = {}
+        rows: list[dict[int, int]] = [{}]  # per state: call node -> next state, or -1 if it does not fit
+        seen: list[set[int]] = [set()]  # per state: the sets of calls taken (bitsets) explored with it
+        ent, entry_op, ops, outcomes = tables.ent, tables.entry_op, tables.ops, tables.outcomes
+        n_ops = len(ops)
 
-    def intern(self, after: S) -> int:
-        """The int standing for state ``after``, new if it was never seen."""
-        sid = self.interned.get(after, -1)
-        if sid < 0:
-            sid = len(self.states)
-            self.states.append(after)
-            self.interned[after] = sid
-            self.rows.append({})
-            self.seen.append(set())
-        return sid
+        def intern(after: S) -> int:
+            """The int standing for state ``after``, new if it was never seen."""
+            sid = interned.get(after, -1)
+            if sid < 0:
+                sid = len(states)
+                states.append(after)
+                interned[after] = sid
+                rows.append({})
+                seen.append(set())
+            return sid
 
-    def step(self, sid: int, node: int) -> int:
-        """The state taking call ``node`` from state ``sid`` leads to, or -1 if it does not fit (or is an
-        unknown call that would change nothing: never taking it reaches everything taking it would)."""
-        i = self.ent[node]
-        op_id = self.entry_op[i]
-        key = sid * self.n_ops + op_id
-        known = self.expectations.get(key)
-        if known is None:
-            state = self.states[sid]
-            admits, after = self.transition(state, self.ops[op_id])
-            if callable(after):  # the state depends on the outcome (the version a write was handed)
-                known = self.expectations[key] = (admits, -1, after)
-            else:
-                known = self.expectations[key] = (admits, sid if after is state else self.intern(after), None)
-        admits, after_sid, successor = known
-        outcome = self.outcomes[i]
-        if outcome is not UNKNOWN and not admits(outcome):
-            return -1
-        if successor is not None:
-            reached = successor(outcome)
-            after_sid = sid if reached is self.states[sid] else self.intern(reached)
-        if outcome is UNKNOWN:
-            return after_sid if after_sid != sid else -1
-        return after_sid
+        def step(sid: int, node: int) -> int:
+            """The state taking call ``node`` from state ``sid`` leads to, or -1 if it does not fit (or is an
+            unknown call that would change nothing: never taking it reaches everything taking it would)."""
+            i = ent[node]
+            op_id = entry_op[i]
+            key = sid * n_ops + op_id
+            known = expectations.get(key)
+            if known is None:
+                state = states[sid]
+                admits, after = transition(state, ops[op_id])
+                if callable(after):  # the state depends on the outcome (the version a write was handed)
+                    known = expectations[key] = (admits, -1, after)
+                else:
+                    known = expectations[key] = (admits, sid if after is state else intern(after), None)
+            admits, after_sid, successor = known
+            outcome = outcomes[i]
+            if outcome is not UNKNOWN and not admits(outcome):
+                return -1
+            if successor is not None:
+                reached = successor(outcome)
+                after_sid = sid if reached is states[sid] else intern(reached)
+            if outcome is UNKNOWN:
+                return after_sid if after_sid != sid else -1
+            return after_sid
+
+        self.states, self.rows, self.seen = states, rows, seen
+        self.intern, self.step = intern, step
 
 
 def _stranded(soft: tuple[tuple[int, int], ...], untaken: int) -> bool:
