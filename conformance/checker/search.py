@@ -33,6 +33,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass
+from itertools import pairwise
 from typing import Any, Generic, Protocol, TypeVar
 
 from conformance.checker.history import NEVER, UNKNOWN, Entry
@@ -154,13 +155,22 @@ class _Tables:
         if pruning.inert is not None:
             for i in range(n):
                 forceable[call_node[i]] = pruning.inert[i]
+        # The scan list: the same events, but only the calls that may be forced (inert, in no class) and
+        # the returns, so the search for a forced call skips every other pending call.
+        self.scannable = scannable = [forceable[node] and not klass[node] for node in range(size)]
+        kept = [0, *(node for node in range(1, tail) if scannable[node] or not match[node]), tail]
+        self.snxt = snxt = [tail] * size
+        self.sprv = sprv = [0] * size
+        for a, b in pairwise(kept):
+            snxt[a] = b
+            sprv[b] = a
         self.bit = bit = [0] * size  # call node -> its entry's bit
         for i in range(n):
             bit[call_node[i]] = 1 << i
-        # call node -> entries to take first: ``firm`` ones always (they have no enders), and per
-        # enders set, as ``(enders, entries)`` pairs, the ``soft`` ones while none of their enders is pending
-        self.firm = firm = [0] * size
-        self.soft: list[tuple[tuple[int, int], ...]] = [()] * size
+        # call node -> None, or the entries to take first: ``(firm, soft)``, the firm ones always (they
+        # have no enders), and per set of enders, as ``(enders, entries)`` pairs, the soft ones while
+        # none of their enders is untaken
+        self.order: list[tuple[int, tuple[tuple[int, int], ...]] | None] = [None] * size
         if pruning.precedence is not None:
             by_enders: dict[int, int] = {}  # enders -> the entries that have them
             for i in range(n):
@@ -170,9 +180,8 @@ class _Tables:
             for i in range(n):
                 lower = pruning.precedence[i][0]
                 if lower:
-                    firm[call_node[i]] = lower & enderless
-                    self.soft[call_node[i]] = tuple((enders, lower & group) for enders, group in by_enders.items()
-                                                    if lower & group)
+                    soft = tuple((enders, lower & group) for enders, group in by_enders.items() if lower & group)
+                    self.order[call_node[i]] = (lower & enderless, soft)
 
         # Operations, deduplicated when sharing (an unhashable one is never shared).
         self.outcomes = [e.outcome for e in entries]
@@ -275,8 +284,9 @@ def search(
 def _run(tables: _Tables, memo: _Memo[Any], deadline: float) -> SearchResult:
     """The hot loop: lift, scan, backtrack, on ints and lists only (every table bound to a local)."""
     nxt, prv, match, ent, open_end = tables.nxt, tables.prv, tables.match, tables.ent, tables.open_end
-    klass, members, forceable, bit = tables.klass, tables.members, tables.forceable, tables.bit
-    firm, soft, tail = tables.firm, tables.soft, tables.tail
+    snxt, sprv, scannable = tables.snxt, tables.sprv, tables.scannable
+    klass, members, bit = tables.klass, tables.members, tables.bit
+    order, tail = tables.order, tables.tail
     rows, seen, step = memo.rows, memo.seen, memo.step
     front = [0] * len(members)  # class -> how many of its calls are taken (always its first ones)
     head = 0
@@ -288,7 +298,7 @@ def _run(tables: _Tables, memo: _Memo[Any], deadline: float) -> SearchResult:
     linearized = 0
     best: list[int] = []
     explored = 0  # lifts and backtracks
-    node = nxt[head]
+    node = snxt[head]
     clock = time.perf_counter
     row = rows[0]
     check_at = CLOCK_EVERY
@@ -297,23 +307,24 @@ def _run(tables: _Tables, memo: _Memo[Any], deadline: float) -> SearchResult:
     # wherever else it could go it changes nothing either. So it is taken as the only choice
     # there, and if the search fails after it, the configuration before it has failed too.
     # Reads then never multiply the orders tried. (A write that merely changes nothing *here*
-    # is not inert: placed later it may change the state, so it is not forced.)
+    # is not inert: placed later it may change the state, so it is not forced.) The scan walks
+    # the scan list (``snxt``), which holds only such calls and the returns; the full pass
+    # walks every event (``nxt``). ``links`` is the list being walked.
     scanning = True
+    links = snxt
     while True:
         ret = match[node]
         if ret:  # a call: try to take it now
-            c = klass[node]
             if scanning:
-                if c or not forceable[node]:
-                    node = nxt[node]  # only an inert call is forced, never an unknown one
-                    continue
+                c = 0
                 after = row.get(node)
                 if after is None:
                     after = row[node] = step(sid, node)
                 if after != sid:  # it does not fit here (-1), or changes the state here
-                    node = nxt[node]
+                    node = snxt[node]
                     continue
             else:
+                c = klass[node]
                 if c and members[c][front[c]] != node:
                     node = nxt[node]  # one of a class stands for the rest
                     continue
@@ -323,9 +334,12 @@ def _run(tables: _Tables, memo: _Memo[Any], deadline: float) -> SearchResult:
                 if after < 0:
                     node = nxt[node]
                     continue
-            if firm[node] & ~linearized or (soft[node] and _stranded(soft[node], ~linearized)):
-                node = nxt[node]  # it must follow an entry still untaken
-                continue
+            first = order[node]
+            if first is not None:
+                untaken = ~linearized
+                if first[0] & untaken or (first[1] and _stranded(first[1], untaken)):
+                    node = links[node]  # it must follow an entry still untaken
+                    continue
             taken = linearized | bit[node]
             explored_with = seen[after]
             if taken in explored_with:
@@ -345,7 +359,7 @@ def _run(tables: _Tables, memo: _Memo[Any], deadline: float) -> SearchResult:
                 linearized = taken
                 if c:
                     front[c] += 1
-                # lift the call and its return out of the list
+                # lift the call and its return out of both lists
                 p = prv[node]
                 q = nxt[node]
                 nxt[p] = q
@@ -354,8 +368,18 @@ def _run(tables: _Tables, memo: _Memo[Any], deadline: float) -> SearchResult:
                 q = nxt[ret]
                 nxt[p] = q
                 prv[q] = p
-                node = nxt[head]
+                if scannable[node]:
+                    p = sprv[node]
+                    q = snxt[node]
+                    snxt[p] = q
+                    sprv[q] = p
+                p = sprv[ret]
+                q = snxt[ret]
+                snxt[p] = q
+                sprv[q] = p
+                node = snxt[head]
                 scanning = True
+                links = snxt
                 explored += 1
                 if explored >= check_at:
                     check_at = explored + CLOCK_EVERY
@@ -367,6 +391,7 @@ def _run(tables: _Tables, memo: _Memo[Any], deadline: float) -> SearchResult:
                 # everything taken, or only calls with unknown outcomes remain: those never took effect
                 return SearchResult(True, [ent[c] for c in calls], explored)
             scanning = False
+            links = nxt
             node = nxt[head]
             continue
         # the earliest remaining return: nothing before it fits, so undo the last lift (and the
@@ -384,7 +409,13 @@ def _run(tables: _Tables, memo: _Memo[Any], deadline: float) -> SearchResult:
             if c:
                 front[c] -= 1
             ret = match[node]
-            # unlift: the return first, then the call (reverse of lifting)
+            # unlift, in the reverse order of lifting: the scan list, then the full one; the return
+            # first, then the call
+            snxt[sprv[ret]] = ret
+            sprv[snxt[ret]] = ret
+            if scannable[node]:
+                snxt[sprv[node]] = node
+                sprv[snxt[node]] = node
             nxt[prv[ret]] = ret
             prv[nxt[ret]] = ret
             nxt[prv[node]] = node
@@ -395,6 +426,7 @@ def _run(tables: _Tables, memo: _Memo[Any], deadline: float) -> SearchResult:
         row = rows[sid]
         node = nxt[node]
         scanning = False
+        links = nxt
         if explored >= check_at:
             check_at = explored + CLOCK_EVERY
             if clock() > deadline:
