@@ -122,7 +122,7 @@ class _Tables:
         self.tail = tail = 2 * n + 1
         size = 2 * n + 2
         self.nxt = nxt = list(range(1, size + 1))
-        self.prv = list(range(-1, size - 1))
+        self.prv = prv = list(range(-1, size - 1))
         nxt[tail] = tail
         self.match = match = [0] * size  # call node -> its return node; 0 for a return node or a sentinel
         self.ent = ent = [0] * size
@@ -137,8 +137,7 @@ class _Tables:
                 call_node[i] = node
 
         self.klass = klass = [0] * size  # call node -> its class of interchangeable calls (0: none)
-        self.members: list[list[int]] = [[]]  # class -> its call nodes in call order
-        members = self.members
+        members: list[list[int]] = [[]]  # class -> its call nodes in call order
         if pruning.classes is not None:
             classes = pruning.classes
             class_ids: dict[Hashable, int] = {}
@@ -150,6 +149,14 @@ class _Tables:
                         members.append([])
                     members[c].append(node)
                     klass[node] = c
+        # Of a class only the earliest-called pending call is ever tried, so only it is in the list:
+        # lifting it puts the next one in (``next_member``), and unlifting it takes that one out.
+        self.next_member = next_member = [0] * size
+        for group in members[1:]:
+            for node, later in pairwise(group):
+                next_member[node] = later
+                nxt[prv[later]] = nxt[later]
+                prv[nxt[later]] = prv[later]
 
         self.forceable = forceable = [False] * size  # call node -> whether it may be taken as the only choice
         if pruning.inert is not None:
@@ -285,10 +292,9 @@ def _run(tables: _Tables, memo: _Memo[Any], deadline: float) -> SearchResult:
     """The hot loop: lift, scan, backtrack, on ints and lists only (every table bound to a local)."""
     nxt, prv, match, ent, open_end = tables.nxt, tables.prv, tables.match, tables.ent, tables.open_end
     snxt, sprv, scannable = tables.snxt, tables.sprv, tables.scannable
-    klass, members, bit = tables.klass, tables.members, tables.bit
+    klass, next_member, bit = tables.klass, tables.next_member, tables.bit
     order, tail = tables.order, tables.tail
     rows, seen, step = memo.rows, memo.seen, memo.step
-    front = [0] * len(members)  # class -> how many of its calls are taken (always its first ones)
     head = 0
 
     calls: list[int] = []  # call nodes lifted, in order
@@ -325,9 +331,6 @@ def _run(tables: _Tables, memo: _Memo[Any], deadline: float) -> SearchResult:
                     continue
             else:
                 c = klass[node]
-                if c and members[c][front[c]] != node:
-                    node = nxt[node]  # one of a class stands for the rest
-                    continue
                 after = row.get(node)
                 if after is None:
                     after = row[node] = step(sid, node)
@@ -357,8 +360,6 @@ def _run(tables: _Tables, memo: _Memo[Any], deadline: float) -> SearchResult:
                 sid = after
                 row = rows[sid]
                 linearized = taken
-                if c:
-                    front[c] += 1
                 # lift the call and its return out of both lists
                 p = prv[node]
                 q = nxt[node]
@@ -377,6 +378,17 @@ def _run(tables: _Tables, memo: _Memo[Any], deadline: float) -> SearchResult:
                 q = snxt[ret]
                 snxt[p] = q
                 sprv[q] = p
+                if c:  # the next call of its class, if any, becomes a candidate: put it in, in time order
+                    later = next_member[node]
+                    if later:
+                        p = prv[node]
+                        while nxt[p] < later:
+                            p = nxt[p]
+                        q = nxt[p]
+                        nxt[p] = later
+                        prv[later] = p
+                        nxt[later] = q
+                        prv[q] = later
                 node = snxt[head]
                 scanning = True
                 links = snxt
@@ -405,12 +417,14 @@ def _run(tables: _Tables, memo: _Memo[Any], deadline: float) -> SearchResult:
             was_forced = forced.pop()
             sid = sids.pop()
             linearized ^= bit[node]
-            c = klass[node]
-            if c:
-                front[c] -= 1
             ret = match[node]
-            # unlift, in the reverse order of lifting: the scan list, then the full one; the return
-            # first, then the call
+            # unlift, in the reverse order of lifting: the next call of its class out, the scan list,
+            # then the full one; the return first, then the call
+            if klass[node]:
+                later = next_member[node]
+                if later:
+                    nxt[prv[later]] = nxt[later]
+                    prv[nxt[later]] = prv[later]
             snxt[sprv[ret]] = ret
             sprv[snxt[ret]] = ret
             if scannable[node]:
