@@ -105,7 +105,10 @@ class _Tables:
     """The search's per-entry and per-node tables, built once per part before the hot loop.
 
     Nodes are the events sorted by time (0 the head, ``tail`` the tail): a call node and its
-    return node per entry; an unknown call returns at +inf, after every known return.
+    return node per entry; an unknown call returns at +inf, after every known return. They are
+    linked twice: ``nxt``/``prv`` hold every candidate, ``snxt``/``sprv`` only the calls that may
+    be forced and the returns. A lift takes a call and its return out of both; backtracking
+    puts them back in the reverse order, so both lists stay sorted by time.
     """
 
     def __init__(self, entries: Sequence[Entry], pruning: Pruning) -> None:
@@ -158,7 +161,7 @@ class _Tables:
                 nxt[prv[later]] = nxt[later]
                 prv[nxt[later]] = prv[later]
 
-        self.forceable = forceable = [False] * size  # call node -> whether it may be taken as the only choice
+        forceable = [False] * size  # call node -> whether it may be taken as the only choice
         if pruning.inert is not None:
             for i in range(n):
                 forceable[call_node[i]] = pruning.inert[i]
