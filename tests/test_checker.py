@@ -36,7 +36,7 @@ from conformance.checker import (
     to_text,
     unwritten_reads,
 )
-from conformance.checker.linearizability import _OneKey
+from conformance.checker.kv_model import OneKey as _OneKey
 from conformance.contract.backend import VersionedRecord
 from conformance.contract.capabilities import ExpiredRecords
 from conformance.contract.errors import NotFoundError, StorageError
@@ -604,7 +604,7 @@ def small_histories(draw: st.DrawFn, size: int = 6, listing: bool = False) -> Hi
     return History(entries)
 
 
-@settings(max_examples=int(os.environ.get('CHECKER_EXAMPLES', 200)), deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=int(os.environ.get('CHECKER_EXAMPLES', '200')), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(small_histories())
 def test_search_agrees_with_brute_force(history: History) -> None:
     expected = "linearizable" if brute_force(history) else "violation"
@@ -615,7 +615,7 @@ def test_search_agrees_with_brute_force(history: History) -> None:
         assert expected == "violation"
 
 
-@settings(max_examples=int(os.environ.get('CHECKER_EXAMPLES', 100)), deadline=None,
+@settings(max_examples=int(os.environ.get('CHECKER_EXAMPLES', '100')), deadline=None,
           suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 @given(st.booleans().flatmap(lambda listing: small_histories(size=24, listing=listing)))
 def test_search_agrees_with_a_plain_search(history: History) -> None:

@@ -8,9 +8,15 @@
     verdict = check(rec.history(), KVModel(), budget=5.0)
     verdict.require()  # raises ContractViolation for a violation, and for an undecided verdict (CC-8)
 
+Layout: ``search`` decides one part of a history against any model's transitions;
+``adapter`` declares what else the checker may know of a model (partition key, default
+clause, projection, cheap checks), ``kv_model`` and ``task_model`` declare it for the two
+models and ``registry`` finds it by the model's type; ``linearizability.check`` drives it all.
+
 Clauses: SPEC.md, section Concurrency (CC-1 to CC-8).
 """
 
+from conformance.checker.adapter import ModelAdapter
 from conformance.checker.cheap import (
     Anomaly,
     cas_winners,
@@ -20,14 +26,15 @@ from conformance.checker.cheap import (
     unwritten_reads,
 )
 from conformance.checker.history import NEVER, UNKNOWN, Entry, History, HistoryRecorder
+from conformance.checker.kv_model import kv_key
 from conformance.checker.linearizability import (
     LINEARIZABLE,
     UNDECIDED,
     VIOLATION,
     Verdict,
     check,
-    kv_key,
 )
+from conformance.checker.registry import adapter_for, register
 from conformance.checker.timeline import to_html, to_text
 
 __all__ = [
@@ -40,13 +47,16 @@ __all__ = [
     "Entry",
     "History",
     "HistoryRecorder",
+    "ModelAdapter",
     "Verdict",
+    "adapter_for",
     "cas_winners",
     "cheap_checks",
     "check",
     "duplicate_versions",
     "future_reads",
     "kv_key",
+    "register",
     "to_html",
     "to_text",
     "unwritten_reads",

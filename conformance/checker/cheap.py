@@ -121,9 +121,8 @@ class _Index:
             elif kind is Delete:
                 if not isinstance(entry.outcome, Raised):
                     ix.resettable.add(op.key)
-            elif kind is CleanupExpired:
-                if not isinstance(entry.outcome, Raised):
-                    ix.everything = True
+            elif kind is CleanupExpired and not isinstance(entry.outcome, Raised):
+                ix.everything = True
         return ix
 
     def stable(self, key: str) -> bool:

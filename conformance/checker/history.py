@@ -18,12 +18,13 @@ import math
 import threading
 from collections.abc import Callable, Hashable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any, overload
+from typing import Any, final, overload
 
 #: The return time of a call whose outcome is unknown.
 NEVER = math.inf
 
 
+@final
 class _Unknown:
     """The outcome of a call that timed out, was cancelled or lost in transport (a singleton)."""
 

@@ -35,7 +35,7 @@ def _chosen(history: History, verdict: Any, limit: int) -> tuple[list[Entry], st
     if len(entries) <= limit:
         return entries, ""
     focus = getattr(verdict, "blocked", None) if verdict is not None else None
-    if focus is None and verdict is not None and getattr(verdict, "anomalies", ()):
+    if focus is None and verdict is not None and bool(getattr(verdict, "anomalies", ())):
         focus = verdict.anomalies[0].entries[0]
     if focus is not None and focus.ret != float("inf"):
         before = [e for e in entries if e.call < focus.ret and e is not focus]
