@@ -65,15 +65,18 @@ def assert_passes_whole_kit(pytester: pytest.Pytester, *args: str, loops: list[s
 
 
 def assert_fails_for_clause(pytester: pytest.Pytester, broken: type, *args: str, clause: str | None = None,
-                            shrink: bool = False) -> dict[str, Any]:
+                            shrink: bool = False, first: bool = False) -> dict[str, Any]:
     """Run the kit's tests for the clause a broken target's bug breaks (``broken.violates``): they must catch it.
 
     Unshrunk by default: the catch and its clause are what is checked, and shrinking a
-    stateful machine costs several times the search that found the bug.
+    stateful machine costs several times the search that found the bug. With ``first``, the
+    run stops at its first failure, which must already name the clause: the suite runs the
+    simplest rule first, so that failure is the one an author reads first.
     """
     clause = clause or broken.violates
+    stop = ("--maxfail=1",) if first else ()
     result, verdict = run_kit(pytester, *args, f"--conformance-clause={clause}", "--conformance-timeout=2",
-                              f"--conformance-shrink={'yes' if shrink else 'no'}")
+                              f"--conformance-shrink={'yes' if shrink else 'no'}", *stop)
     assert result.ret != 0, f"{broken.__name__} ({broken.__doc__}) passed the kit's {clause} tests"
     assert verdict is not None, result.stdout.str()[-4000:]
     # The clause, or one whose text states the same rule (``also``: a SEC clause is a BK or TS rule under attack).

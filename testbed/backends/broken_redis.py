@@ -32,6 +32,7 @@ class ScanMatchListing(BrokenRedis):
     """
 
     violates = "SEC-1"
+    also = ("BK-12",)  # the same rule, stated in SPEC.md under these clauses too (BK-12's simpler test runs first)
 
     async def list_by_prefix(self, prefix: str) -> list[tuple[str, VersionedRecord]]:
         with translated_errors():
