@@ -71,7 +71,8 @@ def assert_fails_for_clause(pytester: pytest.Pytester, broken: type, *args: str,
     Unshrunk by default: the catch and its clause are what is checked, and shrinking a
     stateful machine costs several times the search that found the bug. With ``first``, the
     run stops at its first failure, which must already name the clause: the suite runs the
-    simplest rule first, so that failure is the one an author reads first.
+    simplest rule first, so that failure is the one an author reads first. Not for a race on
+    a real server, where timing decides which clause's test meets it first (``races``).
     """
     clause = clause or broken.violates
     stop = ("--maxfail=1",) if first else ()
