@@ -98,7 +98,7 @@ class LoopRunner:
         for closer in closers:
             try:
                 self.call("teardown", closer)
-            except BaseException as exc:
+            except BaseException as exc:  # teardown reports, it does not judge
                 problems.append(f"teardown failed: {type(exc).__name__}: {exc}")
         return problems
 
@@ -109,7 +109,7 @@ class LoopRunner:
             portal, self._portal = self._portal, None
             try:
                 portal.start_task_soon(portal.stop, True).result(timeout=_BLOCKED_GRACE)
-            except BaseException:
+            except BaseException:  # a loop that will not stop is abandoned (daemon thread)
                 problems.append("event loop did not stop; abandoned")
             self._thread.join(timeout=_BLOCKED_GRACE)
         return problems

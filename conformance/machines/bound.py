@@ -6,13 +6,11 @@ bound to a subclass made for that test rather than passed in.
 
 from __future__ import annotations
 
-from typing import Self, TypeVar
+from typing import Self
 
 from hypothesis.stateful import RuleBasedStateMachine
 
 from conformance.harness import FakeClock, Harness
-
-M = TypeVar("M", bound="HarnessMachine")
 
 
 class HarnessMachine(RuleBasedStateMachine):

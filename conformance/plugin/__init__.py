@@ -150,12 +150,6 @@ def declared_kind(item: pytest.Item) -> str | None:
     return str(kind)
 
 
-def _applies(item: pytest.Item, target: Target) -> bool:
-    """Whether a collected test runs against this target: undeclared ones (a project's own) always do."""
-    kind = declared_kind(item)
-    return kind is None or spec.judged_on(kind, target.kind)
-
-
 def _deselect(config: pytest.Config, items: list[pytest.Item], keep: list[pytest.Item]) -> None:
     """Narrow ``items`` to ``keep``, telling pytest (and its summary's "deselected" count) about the rest."""
     if len(keep) == len(items):
@@ -200,10 +194,10 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     keep: list[pytest.Item] = []
     not_applying: dict[str, int] = {}
     for item in items:
-        if _applies(item, target):
+        kind = declared_kind(item)
+        if kind is None or spec.judged_on(kind, target.kind):  # undeclared tests (a project's own) always run
             keep.append(item)
         else:
-            kind = str(declared_kind(item))
             not_applying[kind] = not_applying.get(kind, 0) + 1
     config.stash[NOT_APPLYING_KEY] = not_applying
     _deselect(config, items, keep)

@@ -88,9 +88,8 @@ def scaled(base: int) -> int:
 
 
 def apply_budgets(items: Iterable[pytest.Item]) -> None:
-    """Give every Hypothesis test among ``items`` the active profile, with its budget scaled to it.
-
-    """
+    """Give every Hypothesis test among ``items`` the active profile, with its budget scaled to it."""
+    active = _active()
     done: set[int] = set()
     for item in items:
         test = getattr(item, "obj", None)
@@ -98,5 +97,5 @@ def apply_budgets(items: Iterable[pytest.Item]) -> None:
             continue
         done.add(id(test))
         marker = item.get_closest_marker(EXAMPLES_MARKER)
-        budget = _active().max_examples if marker is None else scaled(int(marker.args[0]))
-        settings(_active(), max_examples=budget)(test)
+        budget = active.max_examples if marker is None else scaled(int(marker.args[0]))
+        settings(active, max_examples=budget)(test)

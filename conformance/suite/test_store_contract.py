@@ -433,7 +433,7 @@ def _check_wire(task: Any, owner: str, method: str, what: str) -> None:
     try:
         wire = task.to_wire()
         validate_task_wire(wire)
-    except Exception as exc:
+    except Exception as exc:  # any failure to render is the finding
         require("TS-21", False, f"{what}: the task is not an MCP Task object: {type(exc).__name__}: {exc}")
         return
     for field, value in (("createdAt", task.created_at), ("lastUpdatedAt", task.last_updated_at)):
