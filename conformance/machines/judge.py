@@ -3,31 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, Protocol
+from typing import Any
 
+from conformance.checker.adapter import SequentialModel
 from conformance.spec import ContractViolation
-
-
-class _Expectation(Protocol):
-    @property
-    def clause(self) -> str: ...
-
-    def admits(self, outcome: Any) -> bool: ...
-
-    def then(self, outcome: Any) -> Any: ...
-
-    def describe(self) -> str: ...
-
-
-class Model(Protocol):
-    def expect(self, state: Any, op: Any) -> _Expectation: ...
-
 
 #: Names a more specific clause than the expectation's for a particular mismatch.
 Refine = Callable[[Any, Any, Any], str]
 
 
-def judge(model: Model, state: Any, op: Any, outcome: Any, refine: Refine | None = None) -> Any:
+def judge(model: SequentialModel, state: Any, op: Any, outcome: Any, refine: Refine | None = None) -> Any:
     """Return the model's next state, or raise the clause the outcome breaks.
 
     ``refine(op, expectation, outcome)`` may name a more specific clause than the
