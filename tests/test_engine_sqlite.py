@@ -38,7 +38,7 @@ def test_sqlite_example_file_database_is_shared_by_instances_and_persists(tmp_pa
 
 @pytest.mark.parametrize("broken", broken_sqlite.GALLERY, ids=lambda cls: cls.__name__)
 def test_sqlite_classic_bug_fails_for_its_clause(pytester: pytest.Pytester, broken: type) -> None:
-    assert_fails_for_clause(pytester, broken, f"--backend=testbed.backends.broken_sqlite:{broken.__name__}", first=not getattr(broken, "races", None))
+    assert_fails_for_clause(pytester, broken, f"--backend=testbed.backends.broken_sqlite:{broken.__name__}", first=not broken.races)
 
 
 def test_unescaped_like_really_is_the_bug_and_the_example_is_not() -> None:
