@@ -1,0 +1,179 @@
+//! `conformance-rust-broken VARIANT`: the Rust example's bridge over its in-memory engine with
+//! one operation made wrong, the way real engines get it wrong. The kit must fail each one,
+//! naming the clause it breaks:
+//!
+//! - `read-then-write-put`: put reads the version under the lock, lets go of it to copy the
+//!   data, and takes it again to write version + 1: concurrent puts are handed the same
+//!   version (BK-18, CC-1..CC-4).
+//! - `glob-listing`: list_by_prefix treats `*` and `?` in the prefix as wildcards, as a
+//!   `GLOB`/`KEYS` pattern built from the prefix would (BK-12, SEC-1).
+//! - `regex-listing`: list_by_prefix treats `.` as any character, as an unescaped regular
+//!   expression would (BK-12, SEC-1).
+//! - `lagging-index`: list_by_prefix reads a key index that put and delete update afterwards
+//!   from another thread, an eventually consistent secondary index (CC-1, TS-6, SEC-9).
+//!
+//! Build: `cargo build --offline --release`; run under the kit with
+//! `--backend-command="testbed/wire/rust_broken/target/release/conformance-rust-broken glob-listing"`.
+
+use std::collections::{BTreeSet, HashMap};
+use std::process::ExitCode;
+use std::sync::{Arc, Mutex};
+use std::thread;
+
+use conformance_rust_example::bridge;
+use conformance_rust_example::engine::{Engine, InMemoryEngine, Record, Result};
+use serde_json::json;
+
+const VARIANTS: [&str; 4] = ["read-then-write-put", "glob-listing", "regex-listing", "lagging-index"];
+
+type KeyIndex = Arc<Mutex<BTreeSet<String>>>;
+
+/// The example's engine; every operation but the variant's goes straight to it.
+struct Broken {
+    inner: InMemoryEngine,
+    variant: &'static str,
+    /// `lagging-index` only: each instance's keys, as its listings see them.
+    index: Mutex<HashMap<String, KeyIndex>>,
+}
+
+impl Broken {
+    fn index_of(&self, instance: &str) -> KeyIndex {
+        self.index.lock().unwrap().entry(instance.to_owned()).or_default().clone()
+    }
+
+    /// The write is done and acknowledged; the index hears of it later, from another thread.
+    fn index_later(&self, instance: &str, key: &str, present: bool) {
+        let (index, key) = (self.index_of(instance), key.to_owned());
+        thread::spawn(move || {
+            let mut keys = index.lock().unwrap();
+            if present { keys.insert(key) } else { keys.remove(&key) }
+        });
+    }
+}
+
+impl Engine for Broken {
+    fn open(&self, now_ms: Option<i64>) -> String {
+        self.inner.open(now_ms)
+    }
+
+    fn close(&self, instance: &str) -> Result<()> {
+        self.index.lock().unwrap().remove(instance);
+        self.inner.close(instance)
+    }
+
+    fn set_clock(&self, instance: &str, now_ms: i64) -> Result<()> {
+        self.inner.set_clock(instance, now_ms)
+    }
+
+    fn get(&self, instance: &str, key: &str) -> Result<Record> {
+        self.inner.get(instance, key)
+    }
+
+    fn put(&self, instance: &str, key: &str, data: Vec<u8>) -> Result<i64> {
+        match self.variant {
+            "read-then-write-put" => {
+                let version = self.inner.with(instance, |i| i.version_of(key).map_or(1, |v| v + 1))?;
+                let record = Record::new(data.to_vec(), version); // the lock is free meanwhile
+                self.inner.with(instance, |i| i.records.insert(key.to_owned(), record))?;
+                Ok(version)
+            }
+            "lagging-index" => {
+                let version = self.inner.put(instance, key, data)?;
+                self.index_later(instance, key, true);
+                Ok(version)
+            }
+            _ => self.inner.put(instance, key, data),
+        }
+    }
+
+    fn put_if_version(&self, instance: &str, key: &str, data: Vec<u8>, expected: i64) -> Result<i64> {
+        self.inner.put_if_version(instance, key, data, expected)
+    }
+
+    fn delete(&self, instance: &str, key: &str) -> Result<bool> {
+        let removed = self.inner.delete(instance, key)?;
+        if self.variant == "lagging-index" {
+            self.index_later(instance, key, false);
+        }
+        Ok(removed)
+    }
+
+    fn list_by_prefix(&self, instance: &str, prefix: &str) -> Result<Vec<(String, Record)>> {
+        let matches: fn(&str, &str) -> bool = match self.variant {
+            "glob-listing" => glob_prefix,
+            "regex-listing" => dot_prefix,
+            "lagging-index" => {
+                let keys: Vec<String> = self.index_of(instance).lock().unwrap().iter().filter(|k| k.starts_with(prefix)).cloned().collect();
+                return self.inner.with(instance, |i| {
+                    keys.into_iter().filter_map(|k| i.records.get(&k).cloned().map(|r| (k, r))).collect()
+                });
+            }
+            _ => return self.inner.list_by_prefix(instance, prefix),
+        };
+        self.inner.with(instance, |i| {
+            i.records.iter().filter(|(k, _)| matches(prefix, k)).map(|(k, r)| (k.clone(), r.clone())).collect()
+        })
+    }
+
+    fn cleanup_expired(&self, instance: &str) -> Result<u64> {
+        self.inner.cleanup_expired(instance)
+    }
+}
+
+/// Whether `key` starts with something the glob `pattern` matches (`*` any run, `?` any
+/// character): the usual wildcard matcher that backtracks to the last `*`.
+fn glob_prefix(pattern: &str, key: &str) -> bool {
+    let (p, k): (Vec<char>, Vec<char>) = (pattern.chars().collect(), key.chars().collect());
+    let (mut pi, mut ki, mut star): (usize, usize, Option<(usize, usize)>) = (0, 0, None);
+    while pi < p.len() {
+        if p[pi] == '*' {
+            star = Some((pi, ki));
+            pi += 1;
+        } else if ki < k.len() && (p[pi] == '?' || p[pi] == k[ki]) {
+            pi += 1;
+            ki += 1;
+        } else if let Some((star_pi, star_ki)) = star.filter(|&(_, star_ki)| star_ki < k.len()) {
+            star = Some((star_pi, star_ki + 1));
+            pi = star_pi + 1;
+            ki = star_ki + 1;
+        } else {
+            return false;
+        }
+    }
+    true
+}
+
+/// Whether `key` starts with `pattern` where `.` stands for any one character.
+fn dot_prefix(pattern: &str, key: &str) -> bool {
+    let mut key = key.chars();
+    pattern.chars().all(|p| key.next().map_or(false, |c| p == '.' || p == c))
+}
+
+fn main() -> ExitCode {
+    let variant = std::env::args().nth(1).and_then(|arg| VARIANTS.iter().find(|v| **v == arg).copied());
+    let variant = match variant {
+        Some(variant) => variant,
+        None => {
+            eprintln!("usage: conformance-rust-broken {}", VARIANTS.join("|"));
+            return ExitCode::from(2);
+        }
+    };
+    let capabilities = json!({"clock": true, "expired_records": "kept_until_cleanup", "max_record_bytes": null});
+    let engine = Broken { inner: InMemoryEngine::default(), variant, index: Mutex::default() };
+    eprintln!("rust-broken: serving the {variant} variant on stdin/stdout");
+    bridge::serve(&engine, &format!("rust-broken-{variant}"), &capabilities);
+    ExitCode::SUCCESS
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wildcards() {
+        assert!(glob_prefix("a*", "ab") && glob_prefix("a*", "a*") && glob_prefix("a?c", "abcd") && glob_prefix("*z", "xyz!"));
+        assert!(!glob_prefix("a*c", "abd") && !glob_prefix("a?", "a") && !glob_prefix("b", "a"));
+        assert!(glob_prefix("", "") && glob_prefix("***", "") && glob_prefix(&"*".repeat(200), "x"));
+        assert!(dot_prefix("a.", "ab") && dot_prefix("a.", "a.") && !dot_prefix("a.", "a") && !dot_prefix("a.c", "abd"));
+    }
+}
