@@ -19,12 +19,16 @@ use std::collections::{BTreeSet, HashMap};
 use std::process::ExitCode;
 use std::sync::{Arc, Mutex};
 use std::thread;
+use std::time::Duration;
 
 use conformance_rust_example::bridge;
 use conformance_rust_example::engine::{Engine, InMemoryEngine, Record, Result};
 use serde_json::json;
 
 const VARIANTS: [&str; 4] = ["read-then-write-put", "glob-listing", "regex-listing", "lagging-index"];
+
+/// `read-then-write-put`: the time between its read and its write, a network round trip.
+const ROUND_TRIP: Duration = Duration::from_micros(100);
 
 type KeyIndex = Arc<Mutex<BTreeSet<String>>>;
 
@@ -73,7 +77,10 @@ impl Engine for Broken {
         match self.variant {
             "read-then-write-put" => {
                 let version = self.inner.with(instance, |i| i.version_of(key).map_or(1, |v| v + 1))?;
-                let record = Record::new(data.to_vec(), version); // the lock is free meanwhile
+                // The lock is free meanwhile: the data is copied and, as with a GET and a SET
+                // sent to a remote engine, a round trip passes before the write.
+                let record = Record::new(data.to_vec(), version);
+                thread::sleep(ROUND_TRIP);
                 self.inner.with(instance, |i| i.records.insert(key.to_owned(), record))?;
                 Ok(version)
             }
