@@ -3,14 +3,15 @@
 //! naming the clause it breaks:
 //!
 //! - `read-then-write-put`: put reads the version under the lock, lets go of it to copy the
-//!   data, and takes it again to write version + 1: concurrent puts are handed the same
-//!   version (BK-18, CC-1..CC-4).
+//!   data (and for a round trip, as a GET then a SET to a remote engine would), and takes it
+//!   again to write version + 1: concurrent puts are handed the same version (BK-18, CC-4).
 //! - `glob-listing`: list_by_prefix treats `*` and `?` in the prefix as wildcards, as a
 //!   `GLOB`/`KEYS` pattern built from the prefix would (BK-12, SEC-1).
-//! - `regex-listing`: list_by_prefix treats `.` as any character, as an unescaped regular
-//!   expression would (BK-12, SEC-1).
+//! - `regex-listing`: list_by_prefix matches the prefix as an unescaped regular expression,
+//!   so `.` is any character and `*`, `+`, `?` repeat what precedes them (BK-12, SEC-1).
 //! - `lagging-index`: list_by_prefix reads a key index that put and delete update afterwards
-//!   from another thread, an eventually consistent secondary index (CC-1, TS-6, SEC-9).
+//!   from another thread, an eventually consistent secondary index: a listing can miss a key
+//!   whose put was acknowledged (BK-12, CC-1; under the task store TS-16, CC-2).
 //!
 //! Build: `cargo build --offline --release`; run under the kit with
 //! `--backend-command="testbed/wire/rust_broken/target/release/conformance-rust-broken glob-listing"`.
@@ -108,7 +109,7 @@ impl Engine for Broken {
     fn list_by_prefix(&self, instance: &str, prefix: &str) -> Result<Vec<(String, Record)>> {
         let matches: fn(&str, &str) -> bool = match self.variant {
             "glob-listing" => glob_prefix,
-            "regex-listing" => dot_prefix,
+            "regex-listing" => regex_prefix,
             "lagging-index" => {
                 let keys: Vec<String> = self.index_of(instance).lock().unwrap().iter().filter(|k| k.starts_with(prefix)).cloned().collect();
                 return self.inner.with(instance, |i| {
@@ -150,10 +151,60 @@ fn glob_prefix(pattern: &str, key: &str) -> bool {
     true
 }
 
-/// Whether `key` starts with `pattern` where `.` stands for any one character.
-fn dot_prefix(pattern: &str, key: &str) -> bool {
-    let mut key = key.chars();
-    pattern.chars().all(|p| key.next().map_or(false, |c| p == '.' || p == c))
+/// Whether `key` starts with a match of `pattern` read as an unescaped regular expression, as
+/// Python's `re.match(prefix, key)` reads it, for the syntax that needs no brackets: `.` is any
+/// character but a newline, and `*`, `+`, `?` repeat what precedes them. Other characters are
+/// literal; a repeat with nothing to repeat fails to compile, and the prefix is then tested
+/// literally; a lazy or possessive repeat is read as a greedy one. Runs the pattern as a set
+/// of positions, so no key makes it backtrack.
+fn regex_prefix(pattern: &str, key: &str) -> bool {
+    struct Atom {
+        char: Option<char>, // None: `.`
+        optional: bool,
+        repeats: bool,
+    }
+    let mut atoms: Vec<Atom> = Vec::new();
+    let mut repeats_after = 0; // the repeat signs since the last atom
+    for c in pattern.chars() {
+        match (c, atoms.last_mut(), repeats_after) {
+            ('*' | '+' | '?', Some(atom), 0) => {
+                atom.optional = c != '+';
+                atom.repeats = c != '?';
+                repeats_after = 1;
+            }
+            ('+' | '?', Some(_), 1) => repeats_after = 2, // lazy or possessive: read as greedy
+            ('*' | '+' | '?', _, _) => return key.starts_with(pattern), // "nothing to repeat"
+            _ => {
+                atoms.push(Atom { char: if c == '.' { None } else { Some(c) }, optional: false, repeats: false });
+                repeats_after = 0;
+            }
+        }
+    }
+    let close = |states: &mut Vec<bool>| {
+        for i in 0..atoms.len() {
+            if states[i] && atoms[i].optional {
+                states[i + 1] = true;
+            }
+        }
+    };
+    let mut states = vec![false; atoms.len() + 1];
+    states[0] = true;
+    close(&mut states);
+    for c in key.chars() {
+        if states[atoms.len()] {
+            return true;
+        }
+        let mut next = vec![false; atoms.len() + 1];
+        for (i, atom) in atoms.iter().enumerate() {
+            if states[i] && atom.char.map_or(c != '\n', |want| want == c) {
+                next[i + 1] = true;
+                next[i] |= atom.repeats;
+            }
+        }
+        close(&mut next);
+        states = next;
+    }
+    states[atoms.len()]
 }
 
 fn main() -> ExitCode {
@@ -181,6 +232,9 @@ mod tests {
         assert!(glob_prefix("a*", "ab") && glob_prefix("a*", "a*") && glob_prefix("a?c", "abcd") && glob_prefix("*z", "xyz!"));
         assert!(!glob_prefix("a*c", "abd") && !glob_prefix("a?", "a") && !glob_prefix("b", "a"));
         assert!(glob_prefix("", "") && glob_prefix("***", "") && glob_prefix(&"*".repeat(200), "x"));
-        assert!(dot_prefix("a.", "ab") && dot_prefix("a.", "a.") && !dot_prefix("a.", "a") && !dot_prefix("a.c", "abd"));
+        assert!(regex_prefix("a.", "ab") && regex_prefix("a.", "a.") && !regex_prefix("a.", "a") && !regex_prefix("a.c", "abd"));
+        assert!(regex_prefix("a*", "b") && regex_prefix("ab*c", "ac") && regex_prefix("ab+c", "abbbc!") && !regex_prefix("ab+c", "ac"));
+        assert!(regex_prefix("a?b", "b") && regex_prefix("a.*", "a") && !regex_prefix("a.", "a\n") && regex_prefix("*a", "*ab"));
+        assert!(!regex_prefix("*a", "ba") && regex_prefix("a**", "a**") && !regex_prefix("a**", "aa") && !regex_prefix("x", ""));
     }
 }
