@@ -77,8 +77,10 @@ class WireProcess:
             self._proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         except OSError as exc:
             raise WireStartError(f"{flag} {command!r}: cannot start: {exc.strerror or exc}") from None
-        for target, name in ((self._write_loop, "writer"), (self._read_loop, "reader"), (self._stderr_loop, "stderr")):
-            threading.Thread(target=target, name=f"wire-{name}", daemon=True).start()
+        self._threads = [threading.Thread(target=target, name=f"wire-{name}", daemon=True)
+                         for target, name in ((self._write_loop, "writer"), (self._read_loop, "reader"), (self._stderr_loop, "stderr"))]
+        for thread in self._threads:
+            thread.start()
 
     # ------------------------------------------------------------------ requests
 
@@ -176,6 +178,8 @@ class WireProcess:
         return self._broken
 
     def _headline(self, what: str) -> str:
+        if self._proc.poll() is not None:  # it has exited: its last words are on their way
+            self._threads[2].join(timeout=1.0)
         tail = [line for line in self._stderr if line.strip()][-3:]
         said = f"; its stderr ended: {' | '.join(tail)}" if tail else ""
         return f"{self.flag} {self.command!r} {what}{said}"
