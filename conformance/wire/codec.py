@@ -353,7 +353,7 @@ ERROR_TYPES: dict[str, type[Exception]] = {
     **{cls.__name__.removesuffix("Error"): cls for cls in TASK_ERRORS},
     "ValueError": ValueError,
 }
-_WIRE_NAMES = {cls: name for name, cls in ERROR_TYPES.items()}
+_WIRE_NAMES: dict[type[BaseException], str] = {cls: name for name, cls in ERROR_TYPES.items()}
 #: The attributes an error carries across the wire, where its class has them.
 FIGURES = ("key", "expected", "actual", "task_id", "status", "expected_version", "actual_version", "what", "limit_bytes",
            "actual_bytes", "reason", "path", "requested_ms", "max_ms", "limit", "current", "requested", "message")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from functools import lru_cache
+from functools import cache, lru_cache
 from importlib import resources
 from typing import Any
 
@@ -21,7 +21,7 @@ def document() -> dict[str, Any]:
     return loaded
 
 
-@lru_cache(maxsize=None)
+@cache
 def validator(message: str) -> jsonschema.protocols.Validator:
     """A validator for the message named ``message`` (a ``$defs`` key such as ``reply.backend.put``)."""
     whole = document()

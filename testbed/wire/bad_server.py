@@ -43,6 +43,7 @@ class BadServer(Server):
         elif self.mode == "hang":
             await asyncio.Event().wait()
         elif self.mode == "off-schema" and request.get("op") == "put":
+            print(f"bad_server: answering put {request['id']} with a string", file=sys.stderr, flush=True)
             sys.stdout.buffer.write(json.dumps({"id": request["id"], "ok": "1"}).encode() + b"\n")
             sys.stdout.buffer.flush()
         elif self.mode == "foreign-error" and request.get("op") == "get":
