@@ -17,12 +17,13 @@ LAYERS: tuple[frozenset[str], ...] = (
     frozenset({"spec", "contract"}),  # what an author imports, and the clauses as data
     frozenset({"taskstore", "models", "strategies"}),  # the kit's store, the oracles, the generators
     frozenset({"checker"}),  # judging whole histories against a model
+    frozenset({"wire"}),  # a target in another process, spoken to in JSON lines
     frozenset({"harness"}),  # driving a target: loop, clock, timeouts, answer checks
     frozenset({"checks"}),  # what the suite and machines check of a driven store
     frozenset({"machines"}),
     frozenset({"report"}),
     frozenset({"plugin"}),
-    frozenset({"suite"}),
+    frozenset({"suite", "serve"}),  # the suite pytest runs, and the server that puts a Python target on the wire
 )
 #: Packages outside the kit that it must never reach for.
 OUTSIDE = ("reference_backend", "testbed", "tests")

@@ -12,6 +12,8 @@ from typing import Any
 
 from conformance.contract.backend import BACKEND_METHODS
 from conformance.contract.capabilities import Capabilities, capabilities_of
+from conformance.wire import WireProcess, wire_target
+from conformance.wire.process import WireStartError
 
 
 class TargetError(Exception):
@@ -143,3 +145,17 @@ def load_target(spec: str, option_pairs: list[str] | None, flag: str, option_fla
     except (TypeError, ValueError) as exc:
         raise TargetError(f"{flag}={spec}: {exc}") from exc
     return Target(spec=spec, factory=factory, options=options, capabilities=capabilities, **fields)
+
+
+def load_command_target(command: str, flag: str, kind: str, methods: tuple[str, ...], timeout: float) -> tuple[Target, WireProcess]:
+    """Start the implementation behind ``--backend-command`` or ``--store-command`` and shake hands (WIRE-PROTOCOL.md).
+
+    The one process serves every test of the run; the Target's factory opens an instance in it per test.
+    """
+    try:
+        process = WireProcess(command, flag, "BK-19" if kind == "backend" else "TS-23")
+        made = wire_target(process, kind, timeout)
+    except WireStartError as exc:
+        raise TargetError(str(exc)) from None
+    target = Target(spec=f"{flag}={command}", factory=made.factory, capabilities=made.capabilities, methods=methods, kind=kind)
+    return target, process

@@ -16,10 +16,11 @@ from conformance.contract.backend import BACKEND_METHODS
 from conformance.contract.store import STORE_METHODS
 from conformance.harness.counters import RunCounters
 from conformance.harness.runner import LoopRunner
-from conformance.harness.target import Target, TargetError, load_target
+from conformance.harness.target import Target, TargetError, load_command_target, load_target
 from conformance.plugin import profiles
 from conformance.plugin.options import add_options, add_short_spellings
 from conformance.report.collector import VerdictCollector
+from conformance.wire import WireProcess
 
 SUITE_DIR = Path(__file__).resolve().parent.parent / "suite"
 TARGET_KEY = pytest.StashKey[Target]()
@@ -29,6 +30,10 @@ COLLECTOR_KEY = pytest.StashKey[VerdictCollector]()
 COUNTERS_KEY = pytest.StashKey[RunCounters]()
 #: How many collected tests, by declared kind, do not apply to the target (said once after collection).
 NOT_APPLYING_KEY = pytest.StashKey[dict[str, int]]()
+#: The implementation process behind ``--backend-command`` / ``--store-command``, if the target is one.
+PROCESS_KEY = pytest.StashKey[WireProcess]()
+#: Where the process's stderr stood when the current test started (its lines are shown if the test fails).
+STDERR_MARK_KEY = pytest.StashKey[int]()
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -58,6 +63,9 @@ def pytest_configure(config: pytest.Config) -> None:
         loops = _loops(config, target)
         _probe(target, loops[0], config.getoption("conformance_timeout"))
     except TargetError as exc:
+        process = config.stash.get(PROCESS_KEY, None)
+        if process is not None:
+            process.stop()
         raise pytest.UsageError(str(exc)) from None
     counters = RunCounters()
     config.stash[COUNTERS_KEY] = counters
@@ -72,11 +80,23 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 def _target(config: pytest.Config) -> Target | None:
-    """The one thing under test: a backend (run under the reference store too) or a whole task store."""
+    """The one thing under test: a backend (run under the reference store too) or a whole task store,
+    in the kit's process (``--backend``, ``--store``) or in a process of its own (``--backend-command``, ``--store-command``)."""
     backend = config.getoption("conformance_backend", None)
     store = config.getoption("conformance_store", None)
-    if backend and store:
-        raise TargetError("give either --backend or --store, not both (a backend is also checked under the reference store)")
+    backend_command = config.getoption("conformance_backend_command", None)
+    store_command = config.getoption("conformance_store_command", None)
+    given = [flag for flag, value in (("--backend", backend), ("--store", store), ("--backend-command", backend_command),
+                                      ("--store-command", store_command)) if value]
+    if len(given) > 1:
+        raise TargetError(f"give one target, not {' and '.join(given)} (a backend is also checked under the reference store)")
+    if backend_command or store_command:
+        kind = "backend" if backend_command else "store"
+        target, process = load_command_target(
+            str(backend_command or store_command), f"--{kind}-command", kind, BACKEND_METHODS if backend_command else STORE_METHODS,
+            config.getoption("conformance_timeout"))
+        config.stash[PROCESS_KEY] = process
+        return target
     if backend:
         return load_target(backend, config.getoption("conformance_backend_options"), "--backend", "--backend-option",
                            kind="backend", methods=BACKEND_METHODS)
@@ -227,8 +247,35 @@ def _clauses_of(item: pytest.Item) -> tuple[str, ...]:
     return tuple(marker.args) if marker else ()
 
 
+def pytest_unconfigure(config: pytest.Config) -> None:
+    process = config.stash.get(PROCESS_KEY, None)
+    if process is not None:
+        process.stop()
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    process = item.config.stash.get(PROCESS_KEY, None)
+    if process is not None:
+        item.config.stash[STDERR_MARK_KEY] = process.stderr_count
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    """A failing test against a process shows what the process wrote to stderr while the test ran."""
+    report = yield
+    process = item.config.stash.get(PROCESS_KEY, None)
+    if process is not None and report.failed:
+        lines = process.stderr_since(item.config.stash.get(STDERR_MARK_KEY, 0))
+        if lines:
+            report.sections.append(("Captured stderr of the target process", "\n".join(lines)))
+    return report
+
+
 @pytest.hookimpl(tryfirst=True)
 def pytest_runtest_teardown(item: pytest.Item) -> None:
+    process = item.config.stash.get(PROCESS_KEY, None)
+    if process is not None and process.broken is not None:
+        item.session.shouldstop = f"conformance: {process.broken.detail}"
     counters = item.config.stash.get(COUNTERS_KEY, None)
     if counters is None:
         return

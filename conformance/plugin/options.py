@@ -22,6 +22,10 @@ TARGET_OPTIONS: tuple[tuple[str, str, str, dict[str, Any]], ...] = (
      dict(metavar="MODULE:ATTR", help="TaskStore factory to check (instead of a backend under the reference store).")),
     ("--store-option", "--conformance-store-option", "conformance_store_options",
      dict(action="append", metavar="KEY=VALUE", help="Keyword argument for the store factory (repeatable).")),
+    ("--backend-command", "--conformance-backend-command", "conformance_backend_command",
+     dict(metavar="COMMAND", help="Start COMMAND and check the StorageBackend it serves over the wire protocol (WIRE-PROTOCOL.md).")),
+    ("--store-command", "--conformance-store-command", "conformance_store_command",
+     dict(metavar="COMMAND", help="Start COMMAND and check the TaskStore it serves over the wire protocol (WIRE-PROTOCOL.md).")),
 )
 
 
