@@ -172,7 +172,8 @@ function bytes(request) {
 }
 
 /** JSON.parse reads numbers as doubles, exact only up to 2^53, but VersionConflict must echo
- *  the kit's expected_version exactly (it sends 2^63 - 1), so read it from the line's text. */
+ *  the kit's expected_version exactly (it sends 2^63 - 1), so read it from the line's text. Only
+ *  a member name can match: inside a string value every quote is escaped. */
 function exactInteger(line, request, name) {
   const m = new RegExp(`"${name}"\\s*:\\s*(-?\\d+)\\s*[,}]`).exec(line);
   if (!m || Number(m[1]) !== request[name]) throw new ProtocolError(`${request.op}: ${name} must be an integer`);
