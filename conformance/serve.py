@@ -64,8 +64,8 @@ class Server:
         self._tasks: set[asyncio.Task[None]] = set()
 
     def hello(self, request: dict[str, Any]) -> Any:
-        if request.get("protocol") != PROTOCOL_VERSION or request.get("contract") != self.target.kind:
-            raise ProtocolError(f"this server speaks protocol {PROTOCOL_VERSION} for a {self.target.kind}")
+        if request.get("protocol") != PROTOCOL_VERSION:
+            raise ProtocolError(f"this server speaks protocol {PROTOCOL_VERSION}, not {request.get('protocol')!r}")
         declared = self.target.capabilities
         capabilities: dict[str, Any] = {"clock": self.target.accepts_clock, "waivers": dict(declared.waivers)}
         if self.target.kind == "backend":

@@ -64,7 +64,7 @@ def assert_passes_whole_kit(pytester: pytest.Pytester, *args: str, loops: list[s
     return verdict
 
 
-def assert_fails_for_clause(pytester: pytest.Pytester, broken: type, *args: str, clause: str | None = None,
+def assert_fails_for_clause(pytester: pytest.Pytester, broken: Any, *args: str, clause: str | None = None,
                             shrink: bool = False, first: bool = False) -> dict[str, Any]:
     """Run the kit's tests for the clause a broken target's bug breaks (``broken.violates``): they must catch it.
 
@@ -78,12 +78,13 @@ def assert_fails_for_clause(pytester: pytest.Pytester, broken: type, *args: str,
     stop = ("--maxfail=1",) if first else ()
     result, verdict = run_kit(pytester, *args, f"--conformance-clause={clause}", "--conformance-timeout=2",
                               f"--conformance-shrink={'yes' if shrink else 'no'}", *stop)
-    assert result.ret != 0, f"{broken.__name__} ({broken.__doc__}) passed the kit's {clause} tests"
+    name = getattr(broken, "__name__", repr(broken))  # a gallery class, or a variant across the wire
+    assert result.ret != 0, f"{name} ({broken.__doc__}) passed the kit's {clause} tests"
     assert verdict is not None, result.stdout.str()[-4000:]
     # The clause, or one whose text states the same rule (``also``: a SEC clause is a BK or TS rule under attack).
     same_rule = {clause, *(getattr(broken, "also", ()) if clause == broken.violates else ())}
     assert same_rule & set(verdict["violated"]), (
-        f"{broken.__name__} should fail {clause}; the kit reported {verdict['violated']}\n" + result.stdout.str()[-3000:]
+        f"{name} should fail {clause}; the kit reported {verdict['violated']}\n" + result.stdout.str()[-3000:]
     )
     return verdict
 

@@ -226,7 +226,7 @@ def test_reference_store_passes_with_store_flag(pytester: pytest.Pytester) -> No
 def test_backend_and_store_together_is_one_line(pytester: pytest.Pytester) -> None:
     result, _ = run_kit(pytester, "--backend=reference_backend:InMemoryBackend", "--store=reference_backend:in_memory_task_store")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
-    assert "give either --backend or --store, not both" in usage_error_line(result)
+    assert "give one target, not --backend and --store" in usage_error_line(result)
 
 
 def test_backend_runs_the_store_suite_through_the_reference_store(pytester: pytest.Pytester) -> None:

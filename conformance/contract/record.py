@@ -87,8 +87,8 @@ def expires_at(data: bytes) -> float | None:
     timestamp) never expires: a backend must not destroy data it does not understand (BK-16).
     """
     try:
-        document: dict[str, Any] = json.loads(data.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
+        document: dict[str, Any] = json.loads(data.decode("utf-8"), parse_constant=_not_json)
+    except (ValueError, RecursionError):  # not UTF-8, not JSON (NaN included), a number too long to read
         return None
     if not isinstance(document, dict):
         return None
@@ -99,6 +99,11 @@ def expires_at(data: bytes) -> float | None:
         return parse_timestamp(value)
     except ValueError:
         return None
+
+
+def _not_json(constant: str) -> Any:
+    """``NaN`` and ``Infinity`` are Python's extensions, not JSON: a record holding one is unreadable (BK-16)."""
+    raise ValueError(f"{constant} is not JSON")
 
 
 def is_expired(data: bytes, now: float) -> bool:

@@ -12,6 +12,7 @@ from typing import Any
 
 from conformance.contract.backend import BACKEND_METHODS
 from conformance.contract.capabilities import Capabilities, capabilities_of
+from conformance.spec import ContractViolation
 from conformance.wire import WireProcess, wire_target
 from conformance.wire.process import WireStartError
 
@@ -51,6 +52,8 @@ class Target:
                 closer: Closer = lambda: made.__aexit__(None, None, None)  # noqa: E731
             else:
                 instance, closer = made, _closer_for(made)
+        except ContractViolation:  # a target across the wire that broke while opening: its own one line
+            raise
         except Exception as exc:  # the user's factory: report, never crash the kit
             raise TargetError(f"{self.kind} factory {self.spec} raised {type(exc).__name__}: {exc}") from exc
         check_methods(instance, self.methods, self.spec, self.kind)

@@ -125,7 +125,7 @@ async def play(
     return Race(recorder.history(), schedule, problems)
 
 
-def _verdict_or_raise(harness: Harness, race: Race, verdict: Verdict, title: str) -> None:
+def verdict_or_raise(harness: Harness, race: Race, verdict: Verdict, title: str) -> None:
     """Raise the violation (with its timeline) or, for a sound history, the first problem met on the way."""
     if verdict.ok:
         if race.problems:
@@ -174,7 +174,7 @@ def _kv_op(step: KVStep, client: int, call: int, clock: FakeClock | None) -> kv.
     return kv.CleanupExpired()
 
 
-def _kv_observe(op: Any, result: Any, error: BaseException | None) -> tuple[Any, Any]:
+def kv_observe(op: Any, result: Any, error: BaseException | None) -> tuple[Any, Any]:
     return op, kv.observe(result, error)
 
 
@@ -190,13 +190,13 @@ def race_backend(harness: Harness, program: KVProgram, schedule: Schedule) -> Ra
         clients = [[_kv_op(step, n, i, clock) for i, step in enumerate(steps)] for n, steps in enumerate(program.clients, start=1)]
         touched = {op.key for ops in clients for op in ops if isinstance(op, (kv.Put, kv.PutIfVersion, kv.Delete))}
         finals = [kv.Get(key) for key, holds in zip(RACE_KEYS, program.preload) if key in touched or holds != ABSENT]
-        race = _run(backend, clients, _kv_observe, (StorageError,), schedule, finals)
+        race = run_clients(backend, clients, kv_observe, (StorageError,), schedule, finals)
         verdict = check(race.history, model, initial=state, budget=CHECK_BUDGET)
-        _verdict_or_raise(harness, race, verdict, "backend race")
+        verdict_or_raise(harness, race, verdict, "backend race")
         return race
 
 
-def _run(
+def run_clients(
     target: Blocking[Any], clients: Sequence[Sequence[Operation]], observe: Observe,
     errors: tuple[type[BaseException], ...], schedule: Schedule, finals: Sequence[Operation],
 ) -> Race:
@@ -284,9 +284,9 @@ def race_store(harness: Harness, clock: FakeClock, program: TaskProgram, schedul
             state = state.at(clock())
         clients = [[_task_op(step, n, i, ids) for i, step in enumerate(steps)] for n, steps in enumerate(program.clients, start=1)]
         finals: list[Operation] = [tasks.Get(task_id, _OWNER) for task_id in ids] + [_listing(_OWNER), _listing(_OTHER)]
-        race = _run(store, clients, _task_observe, (TaskError,), schedule, finals)
+        race = run_clients(store, clients, _task_observe, (TaskError,), schedule, finals)
         verdict = check(_contended(race.history), model, initial=state, budget=CHECK_BUDGET, partition=None, cheap=False)
-        _verdict_or_raise(harness, race, verdict, "task store race")
+        verdict_or_raise(harness, race, verdict, "task store race")
         return race
     finally:
         harness.release_store(store)

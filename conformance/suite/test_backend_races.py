@@ -1,10 +1,11 @@
 """CC-1, CC-3 to CC-8 for backends: concurrent programs, recorded and checked for linearizability.
 
-Three ways to make races show, by what the target allows (``conformance.harness.schedule``):
+Four ways to make races show, by what the target allows (``conformance.harness.schedule``):
 drawn programs under drawn schedules (they shrink to the two calls that collide), every
-schedule of a few tiny programs that hold the classic races, and programs released at once
-many times over with a short thread switch interval (for backends on threads or servers,
-where the kit cannot steer the interleaving and repeats instead).
+schedule of a few tiny programs that hold the classic races, programs released at once
+many times over with a short thread switch interval, and load: many writers of large
+records on one key, round after round (``conformance.machines.load``), for backends on
+threads, servers or other processes, where the kit cannot steer the interleaving.
 """
 
 from __future__ import annotations
@@ -14,7 +15,9 @@ from hypothesis import given
 
 from conformance.harness import Harness
 from conformance.harness.schedule import Schedule, every_schedule
+from conformance.machines.load import Load, load_backend
 from conformance.machines.races import race_backend
+from conformance.plugin.profiles import scaled
 from conformance.spec import covers
 from conformance.strategies.programs import (
     ABSENT,
@@ -73,3 +76,8 @@ def test_tiny_races_under_every_schedule(harness: Harness, race: str) -> None:
 def test_programs_released_together_many_times(harness: Harness) -> None:
     for _ in range(REPEATS):
         race_backend(harness, RELEASED, Schedule())
+
+
+@covers(*CLAUSES)
+def test_races_under_load(harness: Harness) -> None:
+    load_backend(harness, Load().scaled(scaled(1)))

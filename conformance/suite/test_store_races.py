@@ -14,7 +14,9 @@ from hypothesis import given
 from conformance.contract.task import TaskStatus
 from conformance.harness import FakeClock, Harness
 from conformance.harness.schedule import Schedule, every_schedule
+from conformance.machines.load import STORE_LOAD, load_store
 from conformance.machines.races import race_store
+from conformance.plugin.profiles import scaled
 from conformance.spec import covers
 from conformance.strategies.programs import (
     EXPIRED,
@@ -83,3 +85,8 @@ def test_tiny_races_under_every_schedule(harness: Harness, race_clock: FakeClock
 def test_programs_released_together_many_times(harness: Harness, race_clock: FakeClock) -> None:
     for _ in range(REPEATS):
         race_store(harness, FakeClock(race_clock()), RELEASED, Schedule())
+
+
+@covers(*CLAUSES)
+def test_races_under_load(harness: Harness, race_clock: FakeClock) -> None:
+    load_store(harness, race_clock, STORE_LOAD.scaled(scaled(1)))

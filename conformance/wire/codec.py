@@ -74,6 +74,12 @@ class _Raw(str):
     """JSON text already written (punctuation), told apart from a string value by its type."""
 
 
+class _Close(str):
+    """A container's closing bracket; popping it leaves the container (which may then appear again, not inside itself)."""
+
+    container: int
+
+
 def exact_json(value: Any) -> str:
     """``value`` as JSON text, or Inexpressible if JSON would change it (a tuple, a non-string key, NaN).
 
@@ -82,10 +88,14 @@ def exact_json(value: Any) -> str:
     """
     parts: list[str] = []
     stack: list[Any] = [value]
+    inside: set[int] = set()  # the containers being written: meeting one again is a cycle, which JSON cannot hold
     while stack:
         item = stack.pop()
         kind = type(item)
         if kind is _Raw:
+            parts.append(item)
+        elif kind is _Close:
+            inside.discard(item.container)
             parts.append(item)
         elif item is None:
             parts.append("null")
@@ -103,14 +113,14 @@ def exact_json(value: Any) -> str:
         elif kind is str:
             parts.append(_string(item))
         elif kind is list:
-            stack.append(_Raw("]"))
+            stack.append(_closing("]", item, inside))
             for index in range(len(item) - 1, -1, -1):
                 stack.append(item[index])
                 if index:
                     stack.append(_Raw(","))
             stack.append(_Raw("["))
         elif kind is dict:
-            stack.append(_Raw("}"))
+            stack.append(_closing("}", item, inside))
             entries = list(item.items())
             for index in range(len(entries) - 1, -1, -1):
                 key, member = entries[index]
@@ -124,6 +134,15 @@ def exact_json(value: Any) -> str:
         else:
             raise Inexpressible(f"a value of type {kind.__name__}")
     return "".join(parts)
+
+
+def _closing(bracket: str, container: list[Any] | dict[str, Any], inside: set[int]) -> _Close:
+    if id(container) in inside:
+        raise Inexpressible("a value that contains itself")
+    inside.add(id(container))
+    close = _Close(bracket)
+    close.container = id(container)
+    return close
 
 
 def _string(text: str) -> str:
@@ -334,7 +353,7 @@ ERROR_TYPES: dict[str, type[Exception]] = {
     **{cls.__name__.removesuffix("Error"): cls for cls in TASK_ERRORS},
     "ValueError": ValueError,
 }
-_WIRE_NAMES = {cls: name for name, cls in ERROR_TYPES.items()}
+_WIRE_NAMES: dict[type[BaseException], str] = {cls: name for name, cls in ERROR_TYPES.items()}
 #: The attributes an error carries across the wire, where its class has them.
 FIGURES = ("key", "expected", "actual", "task_id", "status", "expected_version", "actual_version", "what", "limit_bytes",
            "actual_bytes", "reason", "path", "requested_ms", "max_ms", "limit", "current", "requested", "message")

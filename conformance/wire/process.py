@@ -77,8 +77,10 @@ class WireProcess:
             self._proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         except OSError as exc:
             raise WireStartError(f"{flag} {command!r}: cannot start: {exc.strerror or exc}") from None
-        for target, name in ((self._write_loop, "writer"), (self._read_loop, "reader"), (self._stderr_loop, "stderr")):
-            threading.Thread(target=target, name=f"wire-{name}", daemon=True).start()
+        self._threads = [threading.Thread(target=target, name=f"wire-{name}", daemon=True)
+                         for target, name in ((self._stderr_loop, "stderr"), (self._write_loop, "writer"), (self._read_loop, "reader"))]
+        for thread in self._threads:
+            thread.start()
 
     # ------------------------------------------------------------------ requests
 
@@ -89,6 +91,9 @@ class WireProcess:
         except WireBroken as exc:
             self.stop()
             raise WireStartError(exc.detail) from None
+        if "error" in reply:
+            self.stop()
+            raise WireStartError(f"{self.flag} {self.command!r} refused hello: {str(reply['error'].get('message'))[:200]}")
         problem = first_problem("reply.hello", reply)
         if problem is None and reply["ok"]["contract"] != contract:
             problem = f"it implements a {reply['ok']['contract']}, and {self.flag} runs the {contract} suite"
@@ -124,10 +129,8 @@ class WireProcess:
 
         def deliver(reply: Reply | WireBroken) -> None:
             holder.append(reply)
-            try:
+            with contextlib.suppress(RuntimeError):  # the caller's loop has closed: nobody waits for this reply
                 wake(event.set)
-            except RuntimeError:  # the caller's loop has closed: nobody waits for this reply
-                pass
 
         request = self._send(op, fields, deliver)
         try:
@@ -176,6 +179,8 @@ class WireProcess:
         return self._broken
 
     def _headline(self, what: str) -> str:
+        if self._proc.poll() is not None:  # it has exited: its last words are on their way
+            self._threads[0].join(timeout=1.0)
         tail = [line for line in self._stderr if line.strip()][-3:]
         said = f"; its stderr ended: {' | '.join(tail)}" if tail else ""
         return f"{self.flag} {self.command!r} {what}{said}"
@@ -282,4 +287,9 @@ def _waker() -> Callable[[Callable[[], None]], None]:
 
         token = trio.lowlevel.current_trio_token()
         return token.run_sync_soon
-    return asyncio.get_running_loop().call_soon_threadsafe
+    loop = asyncio.get_running_loop()
+
+    def wake(callback: Callable[[], None]) -> None:
+        loop.call_soon_threadsafe(callback)
+
+    return wake
