@@ -108,8 +108,19 @@ fn dispatch<E: Engine + ?Sized>(engine: &E, hello: &Value, request: &Value) -> R
         "get" => record_json(&engine.get(instance, key()?)?),
         "put" => json!(engine.put(instance, key()?, data()?)?),
         "put_if_version" => {
-            let expected = request.get("expected_version").and_then(Value::as_i64).ok_or_else(|| bad("expected_version"))?;
-            json!(engine.put_if_version(instance, key()?, data()?, expected)?)
+            let (key, data) = (key()?, data()?);
+            let expected: i128 = match request.get("expected_version") {
+                Some(Value::Number(number)) => number.to_string().parse().map_err(|_| bad("expected_version"))?,
+                _ => return Err(bad("expected_version")),
+            };
+            match i64::try_from(expected) {
+                Ok(expected) => json!(engine.put_if_version(instance, key, data, expected)?),
+                // No record is at a version beyond 64 bits: refused as any other wrong version.
+                Err(_) => {
+                    let actual = engine.get(instance, key)?.version;
+                    return Err(Error::VersionConflict { key: key.to_owned(), expected, actual });
+                }
+            }
         }
         "delete" => json!(engine.delete(instance, key()?)?),
         "list_by_prefix" => {

@@ -23,8 +23,9 @@ use crate::expiry;
 pub enum Error {
     /// No record at `key` (BK-4, BK-9).
     NotFound { key: String },
-    /// A compare-and-swap named `expected` but the record is at `actual` (BK-8).
-    VersionConflict { key: String, expected: i64, actual: i64 },
+    /// A compare-and-swap named `expected` but the record is at `actual` (BK-8). `expected`
+    /// is the kit's number as sent, which can lie beyond 64 bits.
+    VersionConflict { key: String, expected: i128, actual: i64 },
     /// The record is larger than the engine stores (declare `max_record_bytes`, BK-14).
     CapacityExceeded(String),
     /// Anything your engine or driver raises: say what, never retry (BK-3).
@@ -150,7 +151,7 @@ impl Engine for InMemoryEngine {
         let mut record = Record::new(data, 0);
         self.with(instance, |i| match i.version_of(key) {
             None => Err(Error::NotFound { key: key.to_owned() }),
-            Some(actual) if actual != expected => Err(Error::VersionConflict { key: key.to_owned(), expected, actual }),
+            Some(actual) if actual != expected => Err(Error::VersionConflict { key: key.to_owned(), expected: expected.into(), actual }),
             Some(actual) => {
                 record.version = actual + 1;
                 i.records.insert(key.to_owned(), record);
