@@ -9,9 +9,10 @@
 //!   `GLOB`/`KEYS` pattern built from the prefix would (BK-12, SEC-1).
 //! - `regex-listing`: list_by_prefix matches the prefix as an unescaped regular expression,
 //!   so `.` is any character and `*`, `+`, `?` repeat what precedes them (BK-12, SEC-1).
-//! - `lagging-index`: list_by_prefix reads a key index that put and delete update afterwards
-//!   from another thread, an eventually consistent secondary index: a listing can miss a key
-//!   whose put was acknowledged (BK-12, CC-1; under the task store TS-16, CC-2).
+//! - `lagging-index`: list_by_prefix reads a secondary index of keys that an indexer thread
+//!   updates after put and delete are acknowledged, batching changes that pile up: a listing
+//!   can miss a key whose put was acknowledged, so concurrent creates under the task store
+//!   count too few tasks (TS-6; CC-1, CC-2, SEC-9).
 //!
 //! Build: `cargo build --offline --release`; run under the kit with
 //! `--backend-command="testbed/wire/rust_broken/target/release/conformance-rust-broken glob-listing"`.
@@ -31,28 +32,64 @@ const VARIANTS: [&str; 4] = ["read-then-write-put", "glob-listing", "regex-listi
 /// `read-then-write-put`: the time between its read and its write, a network round trip.
 const ROUND_TRIP: Duration = Duration::from_micros(100);
 
-type KeyIndex = Arc<Mutex<BTreeSet<String>>>;
+/// `lagging-index`: how long the indexer lingers to batch changes that pile up (as Nagle's
+/// algorithm or Kafka's `linger.ms` do). A lone change is applied at once.
+const BATCH_LINGER: Duration = Duration::from_millis(10);
+
+/// `lagging-index`: an instance's secondary index of keys, fed by a change feed that one
+/// indexer at a time applies, in order, after the writes were acknowledged.
+#[derive(Default)]
+struct KeyIndex {
+    keys: Mutex<BTreeSet<String>>,
+    /// The changes not yet applied, and whether an indexer is running.
+    feed: Mutex<(Vec<(String, bool)>, bool)>,
+}
+
+impl KeyIndex {
+    fn changed(self: &Arc<Self>, key: &str, present: bool) {
+        let mut feed = self.feed.lock().unwrap();
+        feed.0.push((key.to_owned(), present));
+        if !feed.1 {
+            feed.1 = true;
+            let index = Arc::clone(self);
+            thread::spawn(move || index.apply());
+        }
+    }
+
+    fn apply(&self) {
+        loop {
+            let batch = {
+                let mut feed = self.feed.lock().unwrap();
+                if feed.0.len() > 1 {
+                    drop(feed);
+                    thread::sleep(BATCH_LINGER);
+                    feed = self.feed.lock().unwrap();
+                }
+                if feed.0.is_empty() {
+                    feed.1 = false;
+                    return;
+                }
+                std::mem::take(&mut feed.0)
+            };
+            let mut keys = self.keys.lock().unwrap();
+            for (key, present) in batch {
+                if present { keys.insert(key) } else { keys.remove(&key) };
+            }
+        }
+    }
+}
 
 /// The example's engine; every operation but the variant's goes straight to it.
 struct Broken {
     inner: InMemoryEngine,
     variant: &'static str,
-    /// `lagging-index` only: each instance's keys, as its listings see them.
-    index: Mutex<HashMap<String, KeyIndex>>,
+    /// `lagging-index` only: each instance's key index, which its listings read.
+    index: Mutex<HashMap<String, Arc<KeyIndex>>>,
 }
 
 impl Broken {
-    fn index_of(&self, instance: &str) -> KeyIndex {
+    fn index_of(&self, instance: &str) -> Arc<KeyIndex> {
         self.index.lock().unwrap().entry(instance.to_owned()).or_default().clone()
-    }
-
-    /// The write is done and acknowledged; the index hears of it later, from another thread.
-    fn index_later(&self, instance: &str, key: &str, present: bool) {
-        let (index, key) = (self.index_of(instance), key.to_owned());
-        thread::spawn(move || {
-            let mut keys = index.lock().unwrap();
-            if present { keys.insert(key) } else { keys.remove(&key) }
-        });
     }
 }
 
@@ -87,7 +124,7 @@ impl Engine for Broken {
             }
             "lagging-index" => {
                 let version = self.inner.put(instance, key, data)?;
-                self.index_later(instance, key, true);
+                self.index_of(instance).changed(key, true);
                 Ok(version)
             }
             _ => self.inner.put(instance, key, data),
@@ -101,7 +138,7 @@ impl Engine for Broken {
     fn delete(&self, instance: &str, key: &str) -> Result<bool> {
         let removed = self.inner.delete(instance, key)?;
         if self.variant == "lagging-index" {
-            self.index_later(instance, key, false);
+            self.index_of(instance).changed(key, false);
         }
         Ok(removed)
     }
@@ -111,7 +148,8 @@ impl Engine for Broken {
             "glob-listing" => glob_prefix,
             "regex-listing" => regex_prefix,
             "lagging-index" => {
-                let keys: Vec<String> = self.index_of(instance).lock().unwrap().iter().filter(|k| k.starts_with(prefix)).cloned().collect();
+                let index = self.index_of(instance);
+                let keys: Vec<String> = index.keys.lock().unwrap().iter().filter(|k| k.starts_with(prefix)).cloned().collect();
                 return self.inner.with(instance, |i| {
                     keys.into_iter().filter_map(|k| i.records.get(&k).cloned().map(|r| (k, r))).collect()
                 });
