@@ -139,6 +139,8 @@ def prefix_candidates(key_list: list[str]) -> list[str]:
         cut = [key[:i] for i in (1, len(key) // 2, len(key) - 1, len(key)) if 0 < i <= len(key)]
         options.extend(cut)
         options.extend(p + wildcard for p in cut[:2] for wildcard in ("*", "%", "_", "?", "[", ".*"))
+        if len(key) > 1:
+            options.append(key[:-2] + "." if len(key) > 2 else key[0] + ".")  # a regex's "any character" standing for one of the key's own
         options.extend([key.upper(), key.casefold(), unicodedata.normalize("NFD", key), key + ":"])
     return list(dict.fromkeys(options))
 

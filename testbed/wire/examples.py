@@ -9,6 +9,7 @@ line saying what to install.
 from __future__ import annotations
 
 import os
+import pwd
 import shutil
 import subprocess
 from dataclasses import dataclass, field
@@ -68,18 +69,29 @@ def rust_command(variant: str | None = None) -> str:
 
 
 def cargo() -> str:
-    found = shutil.which("cargo") or next((str(p) for p in [Path.home() / ".cargo" / "bin" / "cargo"] if p.exists()), None)
+    installed = Path(pwd.getpwuid(os.getuid()).pw_dir) / ".cargo" / "bin" / "cargo"
+    found = shutil.which("cargo") or (str(installed) if installed.exists() else None)
     if found is None:
         raise MissingTool("cargo is not installed: apt-get install cargo (or rustup), then the crates: apt-get install " + " ".join(RUST_CRATES))
     return found
 
 
+def _cargo_env() -> dict[str, str]:
+    """The environment with rustup's homes pinned to the user's: pytester moves HOME, and rustup's proxy then finds no toolchain."""
+    home = Path(pwd.getpwuid(os.getuid()).pw_dir)
+    env = dict(os.environ)
+    for variable, folder in (("RUSTUP_HOME", home / ".rustup"), ("CARGO_HOME", home / ".cargo")):
+        if variable not in env and folder.exists():
+            env[variable] = str(folder)
+    return env
+
+
 def build(crate: Path, binary: str) -> Path:
     """Build ``crate`` offline (a no-op when nothing changed) and return its release binary."""
     command = [cargo(), "build", "--offline", "--release", "--quiet"]
-    done = subprocess.run(command, cwd=crate, capture_output=True, text=True)
+    done = subprocess.run(command, cwd=crate, capture_output=True, text=True, env=_cargo_env())
     if done.returncode != 0 and _install_crates():
-        done = subprocess.run(command, cwd=crate, capture_output=True, text=True)
+        done = subprocess.run(command, cwd=crate, capture_output=True, text=True, env=_cargo_env())
     if done.returncode != 0:
         last = (done.stderr.strip().splitlines() or ["no output"])[-1]
         raise MissingTool(f"cargo build --offline in {crate.relative_to(ROOT)} failed ({last}); it needs: apt-get install {' '.join(RUST_CRATES)}")
