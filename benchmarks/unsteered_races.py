@@ -57,6 +57,7 @@ CASES = [
     Case("node: lagging index (quota race in the kit's store)", f"--backend-command={NODE_BROKEN} lagging-index", QUOTA_RACE + ("BK-12",)),
     Case("node: correct example", f"--backend-command={NODE}"),
     Case("rust: read-then-write put", f"--backend-command={RUST_BROKEN} read-then-write-put", PUT_RACE),
+    Case("rust: read-then-write put, in memory (no round trip)", f"--backend-command={RUST_BROKEN} read-then-write-put-in-memory", PUT_RACE),
     Case("rust: lagging index (quota race in the kit's store)", f"--backend-command={RUST_BROKEN} lagging-index", QUOTA_RACE + ("BK-12",)),
     Case("rust: correct example", f"--backend-command={RUST}"),
 ]

@@ -27,7 +27,7 @@ use conformance_rust_example::bridge;
 use conformance_rust_example::engine::{Engine, InMemoryEngine, Record, Result};
 use serde_json::json;
 
-const VARIANTS: [&str; 4] = ["read-then-write-put", "glob-listing", "regex-listing", "lagging-index"];
+const VARIANTS: [&str; 5] = ["read-then-write-put", "read-then-write-put-in-memory", "glob-listing", "regex-listing", "lagging-index"];
 
 /// `read-then-write-put`: the time between its read and its write, a network round trip.
 const ROUND_TRIP: Duration = Duration::from_micros(100);
@@ -119,6 +119,14 @@ impl Engine for Broken {
                 // sent to a remote engine, a round trip passes before the write.
                 let record = Record::new(data.to_vec(), version);
                 thread::sleep(ROUND_TRIP);
+                self.inner.with(instance, |i| i.records.insert(key.to_owned(), record))?;
+                Ok(version)
+            }
+            "read-then-write-put-in-memory" => {
+                // The same bug with no round trip: only releasing the lock and copying the data lie
+                // between the read and the write, as in an in-memory map read and then inserted into.
+                let version = self.inner.with(instance, |i| i.version_of(key).map_or(1, |v| v + 1))?;
+                let record = Record::new(data.to_vec(), version);
                 self.inner.with(instance, |i| i.records.insert(key.to_owned(), record))?;
                 Ok(version)
             }
