@@ -246,6 +246,7 @@ CORRECT_TARGETS: list[tuple[str, str]] = [
     ("--backend", "testbed.backends.correct:YieldingBackend"),
     ("--backend", "testbed.backends.correct:HidingBackend"),
     ("--store", "reference_backend:in_memory_task_store"),
+    ("--store", "testbed.stores.threaded:ThreadedStore"),
     # Written from SPEC.md and the public API alone, each with its own reasonable choices (testbed/independent).
     ("--backend", "testbed.independent.backends_a:DictBackend"),
     ("--backend", "testbed.independent.backends_a:ThreadedCounterBackend"),
