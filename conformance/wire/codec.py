@@ -307,7 +307,10 @@ def store_answer(method: str, result: Any) -> Any:
     if isinstance(result, TaskPage):
         return {"tasks": [task_out(task) for task in result.tasks], "next_cursor": result.next_cursor}
     if method == "get_result":
-        return exact_value(result)
+        try:
+            return exact_value(result)
+        except Inexpressible:  # a store that kept a value JSON cannot hold: the kit sees what it would print
+            return repr(result)
     return result if type(result) in (int, bool) else repr(result)
 
 
