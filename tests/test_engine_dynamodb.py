@@ -92,7 +92,7 @@ RACES = [cls for cls in broken_dynamodb.GALLERY if cls.races]
 
 @pytest.mark.parametrize("broken", RACES, ids=[cls.__name__ for cls in RACES])
 def test_race_machines_catch_the_dynamodb_race(pytester: pytest.Pytester, dynamodb_endpoint: str, broken: type) -> None:
-    """The race machines alone (the CC tests) catch the lost update.
+    """The race machines alone (the CC tests) catch the lost update, the load test among them on every run.
 
     Unshrunk: unlike the in-memory gallery's races (whose shrinking tests/test_gallery.py
     checks), this one is decided by thread and network timing, which the kit's schedule does
@@ -105,9 +105,11 @@ def test_race_machines_catch_the_dynamodb_race(pytester: pytest.Pytester, dynamo
         f"--backend-option=endpoint_url={dynamodb_endpoint}",
         clause=broken.races,
     )
-    drawn = [t for nodeid, t in verdict["tests"].items() if "::test_concurrent_histories_are_linearizable" in nodeid]
-    assert drawn and all(t["outcome"] == "failed" for t in drawn), f"the drawn programs missed {broken.__name__}"
-    assert all(any(c.startswith("CC-") for c in t["violated"]) for t in drawn), drawn
+    # Load is what catches a race behind threads and a server on every run; the drawn programs, whose
+    # schedule the kit cannot steer here, missed it in one full run of six under load (issue 14).
+    load = [t for nodeid, t in verdict["tests"].items() if "::test_races_under_load" in nodeid]
+    assert load and all(t["outcome"] == "failed" for t in load), f"the load test missed {broken.__name__}"
+    assert all(any(c.startswith("CC-") for c in t["violated"]) for t in load), load
 
 
 # --- what the kit cannot check ------------------------------------------------------------------

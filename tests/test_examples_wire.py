@@ -15,7 +15,7 @@ def test_the_node_example_passes_the_whole_kit(pytester: pytest.Pytester) -> Non
 
 @pytest.mark.slow
 def test_the_rust_example_passes_the_whole_kit(pytester: pytest.Pytester) -> None:
-    assert_passes_whole_kit(pytester, f"--backend-command={rust_command()}", loops=["trio"])
+    assert_passes_whole_kit(pytester, f"--backend-command={rust_command()}", loops=["asyncio"])
 
 
 @pytest.mark.parametrize("broken", GALLERY, ids=lambda variant: f"{variant.language}-{variant.name}")
