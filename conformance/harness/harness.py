@@ -27,7 +27,7 @@ from conformance.harness.guard import (
     SyncStore,
 )
 from conformance.harness.runner import LoopRunner
-from conformance.harness.target import Target
+from conformance.harness.target import TIMEOUT_CLAUSES, Target
 
 Closer = Callable[[], Awaitable[None]]
 
@@ -101,7 +101,7 @@ class Harness:
     def timeout_clause(self) -> str:
         """The clause a call that does not answer in time breaks: the target's own (a backend under the kit's
         store is to blame for the store's slow calls too)."""
-        return "TS-23" if self.target.kind == "store" else "BK-19"
+        return TIMEOUT_CLAUSES[self.target.kind]
 
     def _rules(self, rules: AnswerRules) -> AnswerRules:
         return replace(rules, timeout_clause=self.timeout_clause)

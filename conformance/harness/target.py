@@ -16,6 +16,9 @@ from conformance.spec import ContractViolation
 from conformance.wire import WireProcess, wire_target
 from conformance.wire.process import WireStartError
 
+#: The clause a call that never completes breaks, by kind of target (SPEC BK-19, TS-23).
+TIMEOUT_CLAUSES: dict[str, str] = {"backend": "BK-19", "store": "TS-23"}
+
 
 class TargetError(Exception):
     """The thing under test cannot be loaded or built; the message is one line a user can act on."""
@@ -156,7 +159,7 @@ def load_command_target(command: str, flag: str, kind: str, methods: tuple[str, 
     The one process serves every test of the run; the Target's factory opens an instance in it per test.
     """
     try:
-        process = WireProcess(command, flag, "BK-19" if kind == "backend" else "TS-23")
+        process = WireProcess(command, flag, TIMEOUT_CLAUSES[kind])
         made = wire_target(process, kind, timeout)
     except WireStartError as exc:
         raise TargetError(str(exc)) from None
