@@ -58,12 +58,13 @@ class _WireInstance:
             raise error_in(lambda: f"close({self.instance!r})", self.error_clause, reply["error"])
 
 
-async def _open(process: WireProcess, clock: Clock | None, **fields: Any) -> dict[str, Any]:
+async def _open(process: WireProcess, clock: Clock | None, clause: str, **fields: Any) -> dict[str, Any]:
+    """Open an instance; an error reply off the schema breaks ``clause``, the contract's rule that a factory gives instances."""
     if clock is not None:
         fields["now_ms"] = round(clock() * 1000)
     reply = await process.request("open", fields)
     if "error" in reply:
-        raise error_in(lambda: "open()", "BK-1", reply["error"])
+        raise error_in(lambda: "open()", clause, reply["error"])
     opened: dict[str, Any] = reply["ok"]
     if not isinstance(opened, dict) or not isinstance(opened.get("instance"), str):
         raise ValueError(f"open was answered with {opened!r}, not {{'instance': handle}}")
@@ -201,12 +202,12 @@ def _backend_factory(process: WireProcess, takes_clock: bool) -> Callable[..., A
     if takes_clock:
         async def open_backend_with_clock(clock: Clock | None = None) -> WireBackend:
             tick = _clock_or_wall(clock)
-            return WireBackend(process, (await _open(process, tick))["instance"], tick)
+            return WireBackend(process, (await _open(process, tick, "BK-1"))["instance"], tick)
 
         return open_backend_with_clock
 
     async def open_backend() -> WireBackend:
-        return WireBackend(process, (await _open(process, None))["instance"], None)
+        return WireBackend(process, (await _open(process, None, "BK-1"))["instance"], None)
 
     return open_backend
 
@@ -217,7 +218,7 @@ def _store_factory(process: WireProcess, takes_clock: bool, takes_config: bool) 
         if takes_config:
             fields["config"] = config_out(config or StoreConfig())
             fields["security"] = security_out(security or SecurityConfig())
-        answer = await _open(process, clock, **fields)
+        answer = await _open(process, clock, "TS-1", **fields)
         if not isinstance(answer.get("config"), dict):
             raise ValueError("a store's open must answer the limits in effect ({'instance': ..., 'config': {...}})")
         return WireStore(process, answer["instance"], clock, config_in(answer["config"]))

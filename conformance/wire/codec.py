@@ -216,15 +216,20 @@ def _record_out(record: VersionedRecord) -> Any:
 
 def backend_result(method: str, call: Callable[[], str], reply: Mapping[str, Any]) -> Any:
     """The contract's value for a reply (kit side); a reply off the schema breaks BK-2."""
-    problem = first_problem(f"reply.backend.{method}", reply)
-    if problem is not None:
-        raise ContractViolation("BK-2", f"{call()} was answered off the protocol's schema: {problem}")
-    ok = reply["ok"]
+    ok = _ok_on_schema(f"reply.backend.{method}", "BK-2", call, reply)
     if method == "get":
         return _record_in(call, ok)
     if method == "list_by_prefix":
         return [(key, _record_in(call, record)) for key, record in ok]
     return ok
+
+
+def _ok_on_schema(message: str, clause: str, call: Callable[[], str], reply: Mapping[str, Any]) -> Any:
+    """The reply's ``ok``, once the reply follows ``message``'s schema; otherwise ``clause`` (the contract's answer-type rule) is broken."""
+    problem = first_problem(message, reply)
+    if problem is not None:
+        raise ContractViolation(clause, f"{call()} was answered off the protocol's schema: {problem}")
+    return reply["ok"]
 
 
 def _record_in(call: Callable[[], str], record: Mapping[str, Any]) -> VersionedRecord:
@@ -316,10 +321,7 @@ def store_answer(method: str, result: Any) -> Any:
 
 def store_result(method: str, call: Callable[[], str], reply: Mapping[str, Any]) -> Any:
     """The contract's value for a store reply (kit side); a reply off the schema breaks TS-1."""
-    problem = first_problem(f"reply.store.{method}", reply)
-    if problem is not None:
-        raise ContractViolation("TS-1", f"{call()} was answered off the protocol's schema: {problem}")
-    ok = reply["ok"]
+    ok = _ok_on_schema(f"reply.store.{method}", "TS-1", call, reply)
     if method == "list":
         return TaskPage(tuple(task_in(task) for task in ok["tasks"]), ok["next_cursor"])
     if method in ("get_result", "cleanup_expired"):
