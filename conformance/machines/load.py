@@ -15,26 +15,11 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from conformance.checker import check
-from conformance.contract.errors import StorageError
 from conformance.harness.clock import FakeClock
-from conformance.harness.harness import Harness, wall_clock
+from conformance.harness.harness import Harness
 from conformance.harness.schedule import Schedule
-from conformance.harness.together import warm_up
-from conformance.machines.judge import judge
-from conformance.machines.kv_driver import invoke
-from conformance.machines.races import (
-    CHECK_BUDGET,
-    RACE_LIMITS,
-    kv_observe,
-    race_store,
-    run_clients,
-    verdict_or_raise,
-)
-from conformance.models import kv
-from conformance.models.operation import Operation
-from conformance.strategies.programs import LIVE, RACE_KEYS, TaskProgram, TaskStep
-from conformance.strategies.records import record_bytes
+from conformance.machines.races import RACE_LIMITS, race_backend, race_store
+from conformance.strategies.programs import ABSENT, LIVE, KVProgram, KVStep, TaskProgram, TaskStep
 
 
 @dataclass(frozen=True)
@@ -76,27 +61,11 @@ def load_backend(harness: Harness, load: Load) -> int:
     done = 0
     for number in rounds(load):
         kind = "put" if number % 2 == 0 else "cas"
-        pad = "x" * min(load.payloads[(number // 2) % len(load.payloads)], limit // 2)
-        _load_round(harness, kind, load.clients, pad)
+        pad = min(load.payloads[(number // 2) % len(load.payloads)], limit // 2)
+        writers = KVProgram((LIVE, ABSENT, ABSENT), tuple((KVStep(kind, expected=1, pad=pad),) for _ in range(load.clients)))
+        race_backend(harness, writers, Schedule(), warm=True, title=f"backend under load ({load.clients} clients, {kind}, {pad} B each)")
         done += 1
     return done
-
-
-def _load_round(harness: Harness, kind: str, clients: int, pad: str) -> None:
-    key = RACE_KEYS[0]
-    with harness.fresh_backend() as (backend, clock):
-        model = kv.KVModel(harness.capabilities.expired_records)
-        state = model.initial(clock() if clock is not None else wall_clock())
-        preload = kv.Put(key, record_bytes({"preload": key}, None, serial=1))
-        state = judge(model, state, preload, invoke(backend, preload))
-        backend.run(lambda checked: warm_up(checked, clients))
-        ops: list[list[Operation]] = []
-        for client in range(1, clients + 1):
-            data = record_bytes({"client": client, "pad": pad}, None, serial=1000 * client)
-            ops.append([kv.Put(key, data) if kind == "put" else kv.PutIfVersion(key, data, 1)])
-        race = run_clients(backend, ops, kv_observe, (StorageError,), Schedule(), [kv.Get(key)])
-        verdict = check(race.history, model, initial=state, budget=CHECK_BUDGET)
-        verdict_or_raise(harness, race, verdict, f"backend under load ({clients} clients, {kind}, {len(pad)} B each)")
 
 
 def load_store(harness: Harness, clock: FakeClock, load: Load = STORE_LOAD) -> int:

@@ -37,6 +37,7 @@ from conformance.harness.clock import FakeClock
 from conformance.harness.guard import Blocking, Checked
 from conformance.harness.harness import Harness, wall_clock
 from conformance.harness.schedule import Schedule, Steering, short_switch_interval
+from conformance.harness.together import warm_up
 from conformance.machines.judge import judge
 from conformance.machines.kv_driver import invoke
 from conformance.models import kv, tasks
@@ -125,7 +126,7 @@ async def play(
     return Race(recorder.history(), schedule, problems)
 
 
-def verdict_or_raise(harness: Harness, race: Race, verdict: Verdict, title: str) -> None:
+def _verdict_or_raise(harness: Harness, race: Race, verdict: Verdict, title: str) -> None:
     """Raise the violation (with its timeline) or, for a sound history, the first problem met on the way."""
     if verdict.ok:
         if race.problems:
@@ -163,7 +164,10 @@ def _expiry(kind: str, clock: FakeClock | None) -> float | None:
 def _kv_op(step: KVStep, client: int, call: int, clock: FakeClock | None) -> kv.KVOperation:
     key = RACE_KEYS[step.key]
     if step.kind in ("put", "cas"):
-        data = record_bytes({"client": client, "call": call}, _expiry(step.expiry, clock), serial=1000 * client + call)
+        payload: dict[str, Any] = {"client": client, "call": call}
+        if step.pad:
+            payload["pad"] = "x" * step.pad
+        data = record_bytes(payload, _expiry(step.expiry, clock), serial=1000 * client + call)
         return kv.Put(key, data) if step.kind == "put" else kv.PutIfVersion(key, data, step.expected)
     if step.kind == "get":
         return kv.Get(key)
@@ -174,12 +178,16 @@ def _kv_op(step: KVStep, client: int, call: int, clock: FakeClock | None) -> kv.
     return kv.CleanupExpired()
 
 
-def kv_observe(op: Any, result: Any, error: BaseException | None) -> tuple[Any, Any]:
+def _kv_observe(op: Any, result: Any, error: BaseException | None) -> tuple[Any, Any]:
     return op, kv.observe(result, error)
 
 
-def race_backend(harness: Harness, program: KVProgram, schedule: Schedule) -> Race:
-    """Run ``program`` on a fresh backend under ``schedule``; raise the clause its history breaks."""
+def race_backend(harness: Harness, program: KVProgram, schedule: Schedule, warm: bool = False, title: str = "backend race") -> Race:
+    """Run ``program`` on a fresh backend under ``schedule``; raise the clause its history breaks.
+
+    ``warm``: first open as many concurrent reads as there are clients (``warm_up``), so a
+    backend on a server has its connections ready when the clients are released.
+    """
     with harness.fresh_backend() as (backend, clock):
         model = kv.KVModel(harness.capabilities.expired_records)
         state = model.initial(clock() if clock is not None else wall_clock())
@@ -190,13 +198,15 @@ def race_backend(harness: Harness, program: KVProgram, schedule: Schedule) -> Ra
         clients = [[_kv_op(step, n, i, clock) for i, step in enumerate(steps)] for n, steps in enumerate(program.clients, start=1)]
         touched = {op.key for ops in clients for op in ops if isinstance(op, (kv.Put, kv.PutIfVersion, kv.Delete))}
         finals = [kv.Get(key) for key, holds in zip(RACE_KEYS, program.preload) if key in touched or holds != ABSENT]
-        race = run_clients(backend, clients, kv_observe, (StorageError,), schedule, finals)
+        if warm:
+            backend.run(lambda checked: warm_up(checked, len(clients)))
+        race = _run(backend, clients, _kv_observe, (StorageError,), schedule, finals)
         verdict = check(race.history, model, initial=state, budget=CHECK_BUDGET)
-        verdict_or_raise(harness, race, verdict, "backend race")
+        _verdict_or_raise(harness, race, verdict, title)
         return race
 
 
-def run_clients(
+def _run(
     target: Blocking[Any], clients: Sequence[Sequence[Operation]], observe: Observe,
     errors: tuple[type[BaseException], ...], schedule: Schedule, finals: Sequence[Operation],
 ) -> Race:
@@ -284,9 +294,9 @@ def race_store(harness: Harness, clock: FakeClock, program: TaskProgram, schedul
             state = state.at(clock())
         clients = [[_task_op(step, n, i, ids) for i, step in enumerate(steps)] for n, steps in enumerate(program.clients, start=1)]
         finals: list[Operation] = [tasks.Get(task_id, _OWNER) for task_id in ids] + [_listing(_OWNER), _listing(_OTHER)]
-        race = run_clients(store, clients, _task_observe, (TaskError,), schedule, finals)
+        race = _run(store, clients, _task_observe, (TaskError,), schedule, finals)
         verdict = check(_contended(race.history), model, initial=state, budget=CHECK_BUDGET, partition=None, cheap=False)
-        verdict_or_raise(harness, race, verdict, "task store race")
+        _verdict_or_raise(harness, race, verdict, "task store race")
         return race
     finally:
         harness.release_store(store)

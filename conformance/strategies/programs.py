@@ -35,6 +35,8 @@ class KVStep:
     expiry: str = NO_EXPIRY
     expected: int = 1
     prefix: int = 0
+    #: Bytes of padding in a written record: load widens a read-then-write window with large records.
+    pad: int = 0
 
 
 @dataclass(frozen=True)
