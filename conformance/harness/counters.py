@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from conformance.harness.recording import CallLog
+
 
 class CallCounter:
     """Calls into targets per contract since the last ``take``: the cost a run puts on an engine.
@@ -45,3 +47,5 @@ class RunCounters:
 
     calls: CallCounter = field(default_factory=CallCounter)
     timeouts: TimeoutLedger = field(default_factory=TimeoutLedger)
+    #: The current test's calls, for a reproduction of its failure (reset as each test starts).
+    log: CallLog = field(default_factory=CallLog)

@@ -21,6 +21,7 @@ import anyio
 from conformance.contract.backend import VersionedRecord
 from conformance.contract.task import TaskPage, TaskRecord, TaskStatus
 from conformance.harness.counters import RunCounters
+from conformance.harness.recording import example_context
 from conformance.harness.runner import LoopRunner
 from conformance.models.operation import describe_call
 from conformance.spec import UNEXPECTED, ContractViolation
@@ -58,6 +59,7 @@ class Checked:
         """Call ``method`` on the raw instance under the contract's rules; the typed methods of subclasses come here."""
         self.counters.calls.count(self.rules.contract)
         call = describe_call(method, args, kwargs)
+        logged = self.counters.log.started(self.raw, method, args, kwargs)
         started = time.monotonic()
         try:
             with anyio.fail_after(self.timeout):
@@ -65,16 +67,22 @@ class Checked:
             elapsed = time.monotonic() - started
             if elapsed > self.timeout:
                 # It never reached a cancellation point: it blocked the loop, and finished late.
+                self.counters.log.timed_out(logged)
                 message = f"{call} took {elapsed:.1f} s, over the {self.timeout:g} s timeout, and blocked the event loop meanwhile"
                 self.counters.timeouts.record(message)
                 raise ContractViolation(self.rules.timeout_clause, message)
+            self.counters.log.answered(logged, result)
         except TimeoutError:
+            self.counters.log.timed_out(logged)
             message = f"{call} did not complete within {self.timeout:g} s (--conformance-timeout)"
             self.counters.timeouts.record(message)
             raise ContractViolation(self.rules.timeout_clause, message) from None
-        except ContractViolation:
+        except ContractViolation as violation:
+            if logged is not None and logged.end is None:
+                self.counters.log.raised(logged, violation)
             raise
         except Exception as error:
+            self.counters.log.raised(logged, error)
             self.rules.check_error(call, error)
             raise
         self.rules.check_result(method, call, result)
@@ -172,6 +180,7 @@ class Blocking(Generic[C]):
     def call(self, method: str, *args: Any, **kwargs: Any) -> Any:
         """Make one contract call and wait for it; the typed methods of subclasses come here."""
         # The loop-side bound is a little looser so the per-call bound inside Checked reports first.
+        self.checked.counters.log.enter(example_context())
         described = describe_call(method, args, kwargs)
         try:
             return self.runner.call(
@@ -188,6 +197,7 @@ class Blocking(Generic[C]):
 
     def run(self, program: Callable[[C], Awaitable[T]], timeout: float | None = None) -> T:
         """Run an async program against the checked target on the loop (for concurrent probes)."""
+        self.checked.counters.log.enter(example_context())
         return self.runner.call("concurrent program", program, self.checked, timeout=timeout)
 
 

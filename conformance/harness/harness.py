@@ -26,6 +26,7 @@ from conformance.harness.guard import (
     SyncBackend,
     SyncStore,
 )
+from conformance.harness.recording import KIT_STORE, TARGET, example_context
 from conformance.harness.runner import LoopRunner
 from conformance.harness.target import TIMEOUT_CLAUSES, Target
 
@@ -60,6 +61,8 @@ class Harness:
         self.counters = counters if counters is not None else RunCounters()
         self.runner = LoopRunner(loop, timeout, self.counters.timeouts)
         self._closers: dict[int, Closer] = {}
+        #: The backend instance under each kit store opened over a backend target, released with it.
+        self._beneath: dict[int, Any] = {}
         #: Where failing concurrent histories are drawn as HTML (``--conformance-timelines``), if anywhere.
         self.timeline_dir: Path | None = None
 
@@ -93,8 +96,11 @@ class Harness:
         async def build() -> tuple[Any, Closer]:
             return await self.target.open(**injected)
 
+        self.counters.log.enter(example_context())
         instance, closer = self.runner.call(f"{self.target.kind} factory", build, timeout=self.timeout + 1)
         self._closers[id(instance)] = closer
+        clock = injected.pop("clock", None) if self.controls_time else None
+        self.counters.log.opened(instance, TARGET, self.target.kind, clock, **{k: v for k, v in injected.items() if v is not None})
         return instance
 
     @property
@@ -148,6 +154,8 @@ class Harness:
             )
             # Releasing the store tears down the backend under it: the store itself holds nothing to close.
             self._closers[id(instance)] = self._closers.pop(id(raw_backend))
+            self._beneath[id(instance)] = raw_backend
+            self.counters.log.opened(instance, KIT_STORE, "store", clock)
         return SyncStore(CheckedStore(instance, self.timeout, self._rules(rules), self.counters), self.runner)
 
     def store_config(self, store: SyncStore) -> StoreConfig:
@@ -158,6 +166,8 @@ class Harness:
     def release(self, instance: Any) -> list[str]:
         """Tear one instance down now (machines open one per example; do not pile them up)."""
         closer = self._closers.pop(id(instance), None)
+        self.counters.log.released(instance)
+        self.counters.log.released(self._beneath.pop(id(instance), None))
         return self.runner.teardown([closer] if closer is not None else [])
 
     def release_store(self, store: SyncStore) -> list[str]:

@@ -19,7 +19,8 @@ from conformance.harness.runner import LoopRunner
 from conformance.harness.target import Target, TargetError, load_command_target, load_target
 from conformance.plugin import profiles
 from conformance.plugin.options import add_options, add_short_spellings
-from conformance.report.collector import VerdictCollector
+from conformance.report.collector import VerdictCollector, hide_kit_frames
+from conformance.report.repro import TargetSource
 from conformance.wire import WireProcess
 
 SUITE_DIR = Path(__file__).resolve().parent.parent / "suite"
@@ -73,8 +74,10 @@ def pytest_configure(config: pytest.Config) -> None:
     config.stash[LOOPS_KEY] = loops
     if not config.getoption("hypothesis_profile", None):
         profiles.load(config.getoption("conformance_profile"), shrink=config.getoption("conformance_shrink") != "no")
-    collector = VerdictCollector(target, loops, config.getoption("conformance_report"), counters)
+    collector = VerdictCollector(target, loops, config.getoption("conformance_report"), counters,
+                                 source=_source(config, target), repro_dir=config.getoption("conformance_repro"))
     config.stash[COLLECTOR_KEY] = collector
+    hide_kit_frames()
     config.pluginmanager.register(collector, "conformance-verdict")
     _point_collection_at_suite(config)
 
@@ -104,6 +107,15 @@ def _target(config: pytest.Config) -> Target | None:
         return load_target(store, config.getoption("conformance_store_options"), "--store", "--store-option",
                            kind="store", methods=STORE_METHODS)
     return None
+
+
+def _source(config: pytest.Config, target: Target) -> TargetSource:
+    """Where a reproduction script finds the target again: the factory and its options, or the command."""
+    command = config.getoption(f"conformance_{target.kind}_command", None)
+    return TargetSource(
+        kind=target.kind, spec=target.spec, factory=None if command else target.spec, command=command,
+        options=dict(target.options), cwd=str(config.invocation_params.dir), timeout=config.getoption("conformance_timeout"),
+    )
 
 
 def _loops(config: pytest.Config, target: Target) -> list[str]:

@@ -63,7 +63,15 @@ def add_options(parser: pytest.Parser) -> None:
     )
     group.addoption(
         "--conformance-report", dest="conformance_report", metavar="PATH",
-        help="Write the per-clause verdict as JSON to PATH.",
+        help="Write the per-clause verdict to PATH: Markdown if it ends in .md, JSON otherwise.",
+    )
+    group.addoption(
+        "--conformance-repro", dest="conformance_repro", metavar="DIR",
+        help="Write a standalone Python script replaying each failure's calls into DIR.",
+    )
+    group.addoption(
+        "--conformance-baseline", dest="conformance_baseline", metavar="FILE",
+        help="Known failures: lines 'CLAUSE: reason'; listed clauses may fail, and one that passes fails the run as stale.",
     )
 
 

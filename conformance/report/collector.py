@@ -7,21 +7,30 @@ a JSON file a CI can keep.
 
 from __future__ import annotations
 
+import io
 import json
+import sys
 from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
 import pytest
+from _pytest._io import TerminalWriter
 
 from conformance import spec
 from conformance.harness.counters import RunCounters
 from conformance.harness.target import Target
+from conformance.report import repro
+from conformance.report.repro import TargetSource
+from conformance.spec import ContractViolation
 
 CLAUSES_PROPERTY = "conformance_clauses"
 COVERS_PROPERTY = "conformance_covers"
 EVIDENCE_PROPERTY = "conformance_evidence"
 CALLS_PROPERTY = "conformance_calls"
+FAILING_CALLS_PROPERTY = "conformance_failing_calls"
+#: The package's own code: its frames are hidden from a failure's traceback, except the suite's tests.
+_KIT = Path(__file__).resolve().parent.parent
 
 
 def clauses_for_failure(item: pytest.Item, excinfo: pytest.ExceptionInfo[BaseException] | None) -> list[str]:
@@ -36,12 +45,21 @@ def clauses_for_failure(item: pytest.Item, excinfo: pytest.ExceptionInfo[BaseExc
 class VerdictCollector:
     """Registered as a plugin when a target is named; gathers every suite report into the verdict."""
 
-    def __init__(self, target: Target, loops: list[str], json_path: str | None, counters: RunCounters) -> None:
+    def __init__(
+        self, target: Target, loops: list[str], json_path: str | None, counters: RunCounters,
+        source: TargetSource | None = None, repro_dir: str | None = None,
+    ) -> None:
         self.target = target
         self.loops = loops
         self.json_path = json_path
         self.counters = counters
+        #: Where a reproduction script finds the target; and the folder scripts go to (``--conformance-repro``), if any.
+        self.source = source
+        self.repro_dir = Path(repro_dir) if repro_dir else None
         self.tests: dict[str, dict[str, Any]] = {}
+
+    def pytest_runtest_setup(self, item: pytest.Item) -> None:
+        self.counters.log.reset()  # each test's failure replays its own calls
 
     @pytest.hookimpl(wrapper=True)
     def pytest_runtest_makereport(self, item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
@@ -62,8 +80,37 @@ class VerdictCollector:
             lines = [f"violates {spec.describe(c)}" for c in broken]
             if call.excinfo is not None:
                 lines += spec.setup_failures(call.excinfo.value)
-            report.sections.append(("conformance verdict", "\n".join(lines)))
+            if call.when == "call":
+                lines += self._calls_and_reproduction(item, call, broken, report)
+            report.longrepr = VerdictFirst(lines, report.longrepr)
         return report
+
+    def _calls_and_reproduction(self, item: pytest.Item, call: pytest.CallInfo[None], broken: list[str], report: pytest.TestReport) -> list[str]:
+        """The failing example's calls, and where its reproduction script is (written here if asked)."""
+        log = self.counters.log
+        shown = repro.shown_calls(log)
+        if not shown:
+            return []
+        lines = ["the failing example's calls (#n: the instance):", *shown]
+        clause = broken[0] if broken else "unknown"
+        failure = call.excinfo.value if call.excinfo is not None else None
+        message = _first_message(failure)
+        steering = None
+        evidence = getattr(failure, "evidence", None)
+        if isinstance(evidence, dict):
+            steering = evidence.get("steering")
+        path = None
+        if self.repro_dir is not None and self.source is not None and repro.replayed_calls(log, self.source.kind):
+            callspec = getattr(item, "callspec", None)
+            loop = str(callspec.params.get("harness", self.loops[0]) if callspec is not None else self.loops[0])
+            data = repro.case(log, self.source, test=item.nodeid, loop=loop, headline=spec.describe(clause),
+                              message=message, steering=steering)
+            path = repro.write(self.repro_dir, clause, item.nodeid, loop, repro.script(data, shown))
+            lines.append(f"reproduce: python {path}")
+        elif self.repro_dir is None:
+            lines.append("a standalone script replaying these calls: rerun with --conformance-repro=DIR")
+        report.user_properties.append((FAILING_CALLS_PROPERTY, {"calls": shown, "reproduction": str(path) if path else None}))
+        return lines
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         props: dict[str, Any] = dict(report.user_properties)
@@ -79,6 +126,9 @@ class VerdictCollector:
             entry["violated"] = spec.unique(entry["violated"] + props.get(CLAUSES_PROPERTY, []))
             if EVIDENCE_PROPERTY in props:
                 entry["evidence"] = props[EVIDENCE_PROPERTY]
+            if FAILING_CALLS_PROPERTY in props:
+                failing = props[FAILING_CALLS_PROPERTY]
+                entry.setdefault("evidence", {}).update(failing_calls=failing["calls"], reproduction=failing["reproduction"])
         elif report.skipped and report.when in ("setup", "call"):
             entry["outcome"] = "skipped"
             entry["reason"] = _skip_reason(report)
@@ -178,3 +228,62 @@ def _skip_reason(report: pytest.TestReport) -> str:
 def _clause_order(clause_id: str) -> tuple[str, int]:
     prefix, _, number = clause_id.partition("-")
     return (prefix, int(number) if number.isdigit() else 0)
+
+
+def hide_kit_frames() -> None:
+    """Hide the kit's own frames from failures' tracebacks: they say nothing an author can act on.
+
+    pytest hides a frame whose globals hold ``__tracebackhide__``; every loaded module of the
+    kit gets it, except the suite's tests, so a failure shows the test's lines and the target's.
+    """
+    for name, module in list(sys.modules.items()):
+        if module is None or not name.startswith("conformance.") or name.startswith("conformance.suite"):
+            continue
+        where = getattr(module, "__file__", None)
+        if where and _KIT in Path(where).resolve().parents:
+            module.__tracebackhide__ = True  # type: ignore[attr-defined]
+
+
+def _first_message(failure: BaseException | None) -> str:
+    """The first violation's message in a failure (Hypothesis may report several as a group)."""
+    if failure is None:
+        return ""
+    if isinstance(failure, ContractViolation):
+        return str(failure)
+    unexpected = getattr(failure, spec.UNEXPECTED, None)
+    if isinstance(unexpected, ContractViolation):
+        return str(unexpected)
+    if isinstance(failure, BaseExceptionGroup):
+        for inner in failure.exceptions:
+            found = _first_message(inner)
+            if found:
+                return found
+    return f"{type(failure).__name__}: {failure}"
+
+
+class VerdictFirst:
+    """A failure's report that opens with its verdict (clause, calls, reproduction), then pytest's own.
+
+    It keeps ``reprcrash`` for the short summary; under xdist it travels as its text.
+    """
+
+    def __init__(self, lines: list[str], inner: Any) -> None:
+        self.lines = lines
+        self.inner = inner
+        self.reprcrash = getattr(inner, "reprcrash", None)
+
+    def toterminal(self, tw: Any) -> None:
+        for number, line in enumerate(self.lines):
+            tw.line(line, red=number == 0, bold=number == 0)
+        tw.line("")
+        if hasattr(self.inner, "toterminal"):
+            self.inner.toterminal(tw)
+        else:
+            tw.line(str(self.inner))
+
+    def __str__(self) -> str:
+        buffer = io.StringIO()
+        writer = TerminalWriter(file=buffer)
+        writer.hasmarkup = False
+        self.toterminal(writer)
+        return buffer.getvalue()
