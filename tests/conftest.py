@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -65,7 +67,7 @@ def assert_passes_whole_kit(pytester: pytest.Pytester, *args: str, loops: list[s
 
 
 def assert_fails_for_clause(pytester: pytest.Pytester, broken: Any, *args: str, clause: str | None = None,
-                            shrink: bool = False, first: bool = False) -> dict[str, Any]:
+                            shrink: bool = False, first: bool = False, reproduce: bool = True) -> dict[str, Any]:
     """Run the kit's tests for the clause a broken target's bug breaks (``broken.violates``): they must catch it.
 
     Unshrunk by default: the catch and its clause are what is checked, and shrinking a
@@ -73,11 +75,13 @@ def assert_fails_for_clause(pytester: pytest.Pytester, broken: Any, *args: str, 
     run stops at its first failure, which must already name the clause: the suite runs the
     simplest rule first, so that failure is the one an author reads first. Not for a race on
     a real server, where timing decides which clause's test meets it first (``races``).
+    With ``reproduce``, the reproduction script of the first failure, run on its own, must exit 1.
     """
     clause = clause or broken.violates
     stop = ("--maxfail=1",) if first else ()
+    scripts = Path(pytester.path) / "repro"
     result, verdict = run_kit(pytester, *args, f"--conformance-clause={clause}", "--conformance-timeout=2",
-                              f"--conformance-shrink={'yes' if shrink else 'no'}", *stop)
+                              f"--conformance-shrink={'yes' if shrink else 'no'}", f"--conformance-repro={scripts}", *stop)
     name = getattr(broken, "__name__", repr(broken))  # a gallery class, or a variant across the wire
     assert result.ret != 0, f"{name} ({broken.__doc__}) passed the kit's {clause} tests"
     assert verdict is not None, result.stdout.str()[-4000:]
@@ -86,5 +90,35 @@ def assert_fails_for_clause(pytester: pytest.Pytester, broken: Any, *args: str, 
     assert same_rule & set(verdict["violated"]), (
         f"{name} should fail {clause}; the kit reported {verdict['violated']}\n" + result.stdout.str()[-3000:]
     )
+    if reproduce:
+        assert_reproduces(verdict, name, unsteered=bool(getattr(broken, "unsteered", False)))
     return verdict
+
+
+def reproductions(verdict: dict[str, Any]) -> list[str]:
+    """The reproduction scripts a run wrote, first failure first."""
+    return [t["evidence"]["reproduction"] for t in verdict["tests"].values()
+            if t["outcome"] == "failed" and (t.get("evidence") or {}).get("reproduction")]
+
+
+def run_reproduction(script: str, *args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+    """Run a reproduction script as its user would: on its own, from another folder."""
+    return subprocess.run([sys.executable, script, *args], cwd=Path(script).parent, capture_output=True, text=True, timeout=timeout)
+
+
+def assert_reproduces(verdict: dict[str, Any], name: str, unsteered: bool = False) -> None:
+    """The first failure's reproduction script, run on its own, exits 1: the target still breaks the rule.
+
+    ``unsteered``: a race whose interleaving the kit cannot steer (threads, another process) is
+    luck to meet again; there, one of the run's scripts must reproduce it (the load test's, by load).
+    """
+    scripts = reproductions(verdict)
+    assert scripts, f"{name}: the failing run wrote no reproduction script"
+    outputs = []
+    for script in scripts if unsteered else scripts[:1]:
+        replay = run_reproduction(script)
+        if replay.returncode == 1 and "REPRODUCED" in replay.stdout:
+            return
+        outputs.append(f"{script} exited {replay.returncode}: {replay.stdout[-3000:]}{replay.stderr[-2000:]}")
+    raise AssertionError(f"{name}: no reproduction script reproduced the failure\n" + "\n".join(outputs))
 

@@ -115,6 +115,7 @@ def _source(config: pytest.Config, target: Target) -> TargetSource:
     return TargetSource(
         kind=target.kind, spec=target.spec, factory=None if command else target.spec, command=command,
         options=dict(target.options), cwd=str(config.invocation_params.dir), timeout=config.getoption("conformance_timeout"),
+        expired_records=target.capabilities.expired_records.value,
     )
 
 

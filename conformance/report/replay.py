@@ -33,6 +33,7 @@ import random
 import sys
 import time
 import uuid
+import zlib
 from collections.abc import Callable
 from typing import Any
 
@@ -310,7 +311,12 @@ _ERROR_VERSIONS, _ERROR_IDS = ("expected", "actual", "expected_version", "actual
 
 
 def _error(error: BaseException) -> Any:
-    """An error as the kit judges it: its type, its figures, its message (ids renamed), whether it chains a cause."""
+    """An error as the kit judges it: its type, and for the contract's own errors their figures, message (ids
+    renamed) and whether they chain a cause. Any other error breaks the contract by its type alone (BK-3, TS-2)."""
+    from conformance.contract import StorageError, TaskError
+
+    if not isinstance(error, (StorageError, TaskError)):
+        return ["raises", type(error).__name__]
     figures: dict[str, Any] = {}
     for name, value in sorted(vars(error).items()):
         if name.startswith(("_", "conformance_")):  # private, or the kit's own note on the error
@@ -508,10 +514,13 @@ class Target:
 
 
 class Outcome:
-    """What one attempt found: the first call whose answer differed, if any."""
+    """What one attempt found: the first call whose answer differed, if any, and the contract's complaint about its history."""
 
     def __init__(self) -> None:
         self.first_difference: str | None = None
+        self.broken: str | None = None
+        #: Each call as replayed, for the checker: (method, args, start, end, result, error, lost).
+        self.calls: list[tuple[Any, ...]] = []
 
 
 def recorded_ids(case: dict[str, Any]) -> list[uuid.UUID]:
@@ -557,6 +566,7 @@ async def attempt(case: dict[str, Any], target: Target, jitter: random.Random | 
 async def _attempt(case: dict[str, Any], target: Target, jitter: random.Random | None) -> Outcome:
     clocks = {step["t"] for step in case["steps"] if step["t"] is not None}
     renaming, outcome = Renaming(), Outcome()
+    ticks = itertools.count(1)
     instances: dict[int, tuple[Any, Clock | None]] = {}
     closers = []
     try:
@@ -586,6 +596,7 @@ async def _attempt(case: dict[str, Any], target: Target, jitter: random.Random |
             result: Any = None
             error: BaseException | None = None
             lost: str | None = None
+            start = next(ticks)
             try:
                 with anyio.fail_after(case["timeout"]):
                     result = await getattr(made, step["m"])(*args, **kwargs)
@@ -593,6 +604,7 @@ async def _attempt(case: dict[str, Any], target: Target, jitter: random.Random |
                 lost = "timeout"
             except Exception as raised:  # the target's answer, whatever it is
                 error = raised
+            outcome.calls.append((step["m"], args, start, next(ticks), result, error, lost is not None, step["t"]))
             now = observe(case["contract"], step["m"], result, error, lost, clocks)
             problem = renaming.differs(step["o"], now)
             if problem and outcome.first_difference is None:
@@ -605,12 +617,29 @@ async def _attempt(case: dict[str, Any], target: Target, jitter: random.Random |
         async with anyio.create_task_group() as group:
             for index in range(len(steps)):
                 group.start_soon(run, index)
+        if outcome.first_difference is not None and concurrent_calls(steps):
+            outcome.broken = _checked(case, outcome, instances, clocks)
     finally:
         for closer in reversed(closers):
             done = closer()
             if inspect.isawaitable(done):
                 await done
     return outcome
+
+
+def _checked(case: dict[str, Any], outcome: Outcome, instances: dict[int, tuple[Any, Clock | None]], clocks: set[int]) -> str | None:
+    """The kit's checker on a concurrent replay whose race met other calls (``conformance.checker.replayed``)."""
+    from conformance.checker.replayed import ReplayedCall, violation
+    from conformance.contract import StoreConfig
+
+    # A listing may come as a tuple (SPEC BK-2); the model reads lists.
+    calls = [ReplayedCall(m, tuple(args), s, e, list(r) if m == "list_by_prefix" and type(r) is tuple else r, err, lost,
+                          None if t is None else t / 1000)
+             for m, args, s, e, r, err, lost, t in sorted(outcome.calls, key=lambda call: call[2])]
+    now = (next(iter(clocks)) / 1000) if clocks else time.time()
+    config = next((getattr(made, "config", None) for made, _ in instances.values()), None)
+    return violation(case["contract"], calls, now=now, expired_records=case.get("expired_records") or "kept_until_cleanup",
+                     config=config if isinstance(config, StoreConfig) else None)
 
 
 def _shown(answer: Any) -> str:
@@ -666,6 +695,9 @@ def main(case: dict[str, Any], argv: list[str] | None = None) -> int:
         return 2
     started = time.monotonic()
     differences: list[str] = []
+    switching = sys.getswitchinterval()
+    if overlapping:
+        sys.setswitchinterval(1e-6)  # threads switch as often as the kit makes them when it races them
     try:
         for number in range(1, attempts + 1):
             jitter = random.Random(number) if overlapping and number > 1 else None
@@ -683,13 +715,38 @@ def main(case: dict[str, Any], argv: list[str] | None = None) -> int:
                 for line in case["message"].splitlines()[:12]:
                     print(f"  {line}")
                 return 1
+            if outcome.broken is not None:
+                print(f"REPRODUCED on attempt {number}: the race met other calls this time ({outcome.first_difference}),")
+                print("and the kit's checker proves the replayed history breaks the contract again:")
+                for line in outcome.broken.splitlines()[:12]:
+                    print(f"  {line}")
+                return 1
             differences.append(outcome.first_difference)
             settled = len(differences) >= SETTLED and len(set(differences[-SETTLED:])) == 1
             if (settled and not overlapping) or time.monotonic() - started > budget:
                 break
     finally:
+        sys.setswitchinterval(switching)
         target.stop()
     print(f"not reproduced in {len(differences)} attempt(s): the target now answers differently, first at")
     print(f"  {differences[0]}")
     print("If you fixed the bug, run the kit again to confirm the rule holds.")
     return 0
+
+
+def pack(case: dict[str, Any]) -> str:
+    """A case as the text a script carries (compressed JSON in base85)."""
+    return base64.b85encode(zlib.compress(json.dumps(case, separators=(",", ":")).encode("utf-8"), 9)).decode("ascii")
+
+
+def run(packed: str) -> None:
+    """A script's entry point: exit 1 only for a reproduced violation, never for a crash of the script itself."""
+    try:
+        status = main(json.loads(zlib.decompress(base64.b85decode(packed))))
+    except Exception:  # the replay itself broke: say how, and do not let it pass for a reproduction
+        import traceback
+
+        traceback.print_exc()
+        print("the reproduction script itself failed (exit 2): please report it with this script")
+        status = 2
+    sys.exit(status)

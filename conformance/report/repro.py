@@ -9,10 +9,7 @@ whole in the script); it exits 1 while the target answers as it did when the rul
 from __future__ import annotations
 
 import ast
-import base64
-import json
 import re
-import zlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -36,6 +33,8 @@ class TargetSource:
     options: dict[str, str]
     cwd: str
     timeout: float
+    #: The target's declared expiry mode (``ExpiredRecords`` value): the model a concurrent replay is checked against.
+    expired_records: str = "kept_until_cleanup"
 
 
 def outcome(call: Call) -> str:
@@ -88,6 +87,7 @@ def case(log: CallLog, source: TargetSource, *, test: str, loop: str, headline: 
         "headline": headline,
         "message": message,
         "steering": steering,
+        "expired_records": source.expired_records,
         "instances": [
             {"number": i.number, "clock": i.clock is not None, "injected": replay.encode(i.injected),
              "opened_ms": next((c.clock_ms for c in calls if c.instance is i), None)}
@@ -111,7 +111,7 @@ def _runtime_source() -> str:
 
 def script(case_data: dict[str, Any], calls_shown: list[str]) -> str:
     """The reproduction script: a docstring saying what it shows, the engine, the recorded case."""
-    blob = base64.b85encode(zlib.compress(json.dumps(case_data, separators=(",", ":")).encode("utf-8"), 9)).decode("ascii")
+    blob = replay.pack(case_data)
     chunks = "\n".join(f'    "{blob[i:i + 1000]}"' for i in range(0, len(blob), 1000)) or '    ""'
     listing = "\n".join(step["d"] for step in case_data["steps"][-200:])
     docstring = "\n".join([
@@ -133,8 +133,10 @@ def script(case_data: dict[str, Any], calls_shown: list[str]) -> str:
         "Run it from the folder you ran the kit in (it changes to that folder first): python THIS_FILE",
         "Exit status: 1 while the target answers these calls as it did when the rule broke, 0 once an",
         "answer differs (the bug is gone or has moved: run the kit again), 2 if the target cannot be opened.",
-        "It needs only the installed `conformance` package's contract types (and, for a --backend-command",
-        "target, its wire client), and anyio.",
+        "Calls that ran concurrently are released in the recorded real-time order; if the race meets other",
+        "calls this time, the kit's checker (conformance.checker) judges the replayed history instead.",
+        "It needs the installed `conformance` package's contract types (and its wire client for a",
+        "--backend-command target, its checker for concurrent calls), and anyio.",
     ])
     docstring = docstring.replace("\\", "\\\\").replace('"""', '\\"\\"\\"')
     return (
@@ -142,7 +144,7 @@ def script(case_data: dict[str, Any], calls_shown: list[str]) -> str:
         f"{_runtime_source()}\n\n\n"
         f"_CASE = (\n{chunks}\n)\n\n"
         "if __name__ == \"__main__\":\n"
-        "    sys.exit(main(json.loads(zlib.decompress(base64.b85decode(_CASE)))))\n"
+        "    run(_CASE)\n"
     )
 
 

@@ -20,6 +20,8 @@ class UnconditionalPut(DynamoDbBackend):
 
     violates: ClassVar[str] = "BK-18"
     races: ClassVar[str | None] = "CC-3"
+    #: Its interleavings are the engine's, not the kit's: a race replays by luck (tests/conftest.py, assert_reproduces).
+    unsteered: ClassVar[bool] = True
 
     async def put_if_version(self, key: str, data: bytes, expected_version: int) -> int:
         data = self._checked_size(data)

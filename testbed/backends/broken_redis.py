@@ -21,6 +21,8 @@ class BrokenRedis(RedisBackend):
     violates: ClassVar[str]
     #: For a race: the clause the race machines report it under (they must catch it too).
     races: ClassVar[str | None] = None
+    #: Its interleavings are the engine's, not the kit's: a race replays by luck (tests/conftest.py, assert_reproduces).
+    unsteered: ClassVar[bool] = True
 
 
 class ScanMatchListing(BrokenRedis):

@@ -26,6 +26,8 @@ class ThreadedStore(GenericTaskStore):
 class ThreadedQuotaCheckThenCreate(ThreadedStore):
     """Counts only settled tasks, then creates with no reservation: racing creates on threads all take the last slot."""
 
+    #: Its interleavings are the threads', not the kit's: a race replays by luck (tests/conftest.py, assert_reproduces).
+    unsteered: ClassVar[bool] = True
     violates: ClassVar[str] = "CC-2"
     races: ClassVar[str | None] = "CC-2"
     also: ClassVar[tuple[str, ...]] = ("TS-6", "SEC-9")

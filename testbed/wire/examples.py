@@ -39,6 +39,9 @@ class WireVariant:
     races: str | None = None
     also: tuple[str, ...] = field(default=())
 
+    #: Its interleavings are another process's, not the kit's: a race replays by luck (tests/conftest.py, assert_reproduces).
+    unsteered = True
+
     def command(self) -> str:
         return node_command(self.name) if self.language == "node" else rust_command(self.name)
 
