@@ -19,6 +19,8 @@ from conformance.harness.runner import LoopRunner
 from conformance.harness.target import Target, TargetError, load_command_target, load_target
 from conformance.plugin import profiles
 from conformance.plugin.options import add_options, add_short_spellings
+from conformance.report.baseline import Baseline, BaselineError
+from conformance.report.baseline import load as load_baseline
 from conformance.report.collector import VerdictCollector, hide_kit_frames
 from conformance.report.repro import TargetSource
 from conformance.wire import WireProcess
@@ -75,7 +77,8 @@ def pytest_configure(config: pytest.Config) -> None:
     if not config.getoption("hypothesis_profile", None):
         profiles.load(config.getoption("conformance_profile"), shrink=config.getoption("conformance_shrink") != "no")
     collector = VerdictCollector(target, loops, config.getoption("conformance_report"), counters,
-                                 source=_source(config, target), repro_dir=config.getoption("conformance_repro"))
+                                 source=_source(config, target), repro_dir=config.getoption("conformance_repro"),
+                                 baseline=_baseline(config))
     config.stash[COLLECTOR_KEY] = collector
     hide_kit_frames()
     config.pluginmanager.register(collector, "conformance-verdict")
@@ -107,6 +110,16 @@ def _target(config: pytest.Config) -> Target | None:
         return load_target(store, config.getoption("conformance_store_options"), "--store", "--store-option",
                            kind="store", methods=STORE_METHODS)
     return None
+
+
+def _baseline(config: pytest.Config) -> Baseline | None:
+    path = config.getoption("conformance_baseline", None)
+    if not path:
+        return None
+    try:
+        return load_baseline(path)
+    except BaselineError as exc:
+        raise pytest.UsageError(str(exc)) from None
 
 
 def _source(config: pytest.Config, target: Target) -> TargetSource:
