@@ -23,7 +23,8 @@ LAYERS: tuple[frozenset[str], ...] = (
     frozenset({"machines"}),
     frozenset({"report"}),
     frozenset({"plugin"}),
-    frozenset({"suite", "serve"}),  # the suite pytest runs, and the server that puts a Python target on the wire
+    # the suite pytest runs, the server that puts a Python target on the wire, and the command line
+    frozenset({"suite", "serve", "__main__"}),
 )
 #: Packages outside the kit that it must never reach for.
 OUTSIDE = ("reference_backend", "testbed", "tests")

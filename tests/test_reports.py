@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 import xml.etree.ElementTree as ET
 
 import pytest
@@ -81,3 +82,35 @@ def test_json_report_is_still_json(pytester: pytest.Pytester) -> None:
     report = pytester.path / "verdict.json"
     pytester.runpytest_subprocess("-p", "no:cacheprovider", "-q", BROKEN, "--conformance-clause=BK-4", f"--conformance-report={report}")
     assert json.loads(report.read_text())["clauses"]["BK-4"]["status"] == "met"
+
+
+# ------------------------------------------------------------------ the command line
+
+
+def _cli(pytester: pytest.Pytester, *args: str) -> pytest.RunResult:
+    return pytester.run(sys.executable, "-m", "conformance", *args, timeout=300)
+
+
+def test_check_command_reports_and_fails_on_a_must(pytester: pytest.Pytester) -> None:
+    result = _cli(pytester, "check", "testbed.backends.broken:CasCreatesMissing", "--", "--conformance-clause=BK-9", "-q")
+    assert result.ret == 1, result.stdout.str()[-3000:]
+    result.stdout.fnmatch_lines(["BK-9 * MUST * violated *", "conformance: wrote conformance-report.json",
+                                 "conformance: wrote conformance-report.md"])
+    assert (pytester.path / "conformance-report.md").read_text().startswith("# Conformance verdict: FAIL")
+    passing = _cli(pytester, "check", "reference_backend:InMemoryBackend", "--report", "out/v.json", "--", "--conformance-clause=BK-9")
+    assert passing.ret == 0, passing.stdout.str()[-3000:]
+    assert json.loads((pytester.path / "out" / "v.json").read_text())["verdict"] == "pass"
+
+
+def test_check_command_passes_a_should_failure_and_refuses_a_bad_target(pytester: pytest.Pytester) -> None:
+    from conformance.__main__ import exit_status
+
+    def verdict(level: str, status: str) -> dict[str, object]:
+        return {"violated": ["X-1"] if status == "violated" else [], "stale": [],
+                "clauses": {"X-1": {"level": level, "status": status}}, "tests": {"t": {"outcome": "failed"}}}
+
+    assert exit_status(verdict("SHOULD", "violated")) == 0  # reported, not fatal: SPEC.md's levels
+    assert exit_status(verdict("MUST", "violated")) == 1
+    bad = _cli(pytester, "check", "no_such_module:Backend")
+    assert bad.ret == pytest.ExitCode.USAGE_ERROR, bad.stdout.str()[-2000:]
+    assert any("cannot import module 'no_such_module'" in line for line in bad.errlines), bad.errlines

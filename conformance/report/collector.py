@@ -8,7 +8,6 @@ a JSON file a CI can keep.
 from __future__ import annotations
 
 import io
-import json
 import sys
 from collections import defaultdict
 from pathlib import Path
@@ -219,10 +218,7 @@ class VerdictCollector:
             # A run that checked nothing is not a pass; nor is one whose baseline lists a clause that now passes.
             session.exitstatus = pytest.ExitCode.TESTS_FAILED
         if self.json_path:
-            path = Path(self.json_path)
-            path.parent.mkdir(parents=True, exist_ok=True)
-            text = markdown.render(result) if path.suffix.lower() == ".md" else json.dumps(result, indent=2, sort_keys=True)
-            path.write_text(text, encoding="utf-8")
+            markdown.write(Path(self.json_path), result)
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
         result = self.verdict()

@@ -5,6 +5,8 @@ Rendered from the same verdict the JSON report holds, so the two never disagree.
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
 from typing import Any
 
 #: How each clause status is shown, in a table a reader scans for red.
@@ -56,3 +58,10 @@ def render(verdict: dict[str, Any]) -> str:
         lines += ["", "## Stale baseline entries", ""]
         lines += [f"- {clause}: now met; remove it from the baseline" for clause in verdict["stale"]]
     return "\n".join(lines) + "\n"
+
+
+def write(path: Path, verdict: dict[str, Any]) -> None:
+    """Write the verdict to ``path``: Markdown if it ends in ``.md``, JSON otherwise (the one format rule, kept here)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    text = render(verdict) if path.suffix.lower() == ".md" else json.dumps(verdict, indent=2, sort_keys=True)
+    path.write_text(text, encoding="utf-8")
