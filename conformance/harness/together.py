@@ -8,6 +8,7 @@ from typing import Any
 import anyio
 
 from conformance.contract.errors import StorageError
+from conformance.spec import ContractViolation
 
 
 async def run_together(
@@ -16,19 +17,29 @@ async def run_together(
 ) -> list[Any]:
     """Start every call at once; return each result, or the ``catch``-able error it raised, in call order.
 
-    Anything not caught (a contract violation, a bug) propagates and fails the program.
+    Anything not caught (a bug) propagates and fails the program. A contract violation fails it
+    once: eight calls breaking one rule the same way are one finding, not a group of eight.
     """
     results: list[Any] = [None] * len(calls)
+    violations: list[ContractViolation] = []
 
     async def one(index: int) -> None:
         try:
             results[index] = await calls[index]()
         except catch as exc:
             results[index] = exc
+        except ContractViolation as violation:
+            violations.append(violation)
 
     async with anyio.create_task_group() as group:
         for index in range(len(calls)):
             group.start_soon(one, index)
+    if violations:
+        first = violations[0]
+        if len(violations) == 1:
+            raise first
+        more = f" ({len(violations)} of the {len(calls)} calls released together broke a rule; the first shown)"
+        raise ContractViolation(first.clause, first.detail + more, first.evidence) from first
     return results
 
 
