@@ -38,8 +38,8 @@ def add_options(parser: pytest.Parser) -> None:
         help="Event loop to run the target on; 'all' runs each test on asyncio and trio (default: asyncio).",
     )
     group.addoption(
-        "--conformance-profile", dest="conformance_profile", default="ci", choices=sorted(PROFILES),
-        help="Hypothesis profile: 'ci' (fast, derandomized, default) or 'thorough'.",
+        "--conformance-profile", dest="conformance_profile", default="ci", choices=list(PROFILES),
+        help="Hypothesis profile: 'smoke' (seconds, for a pre-commit hook), 'ci' (derandomized, default) or 'thorough' (many more examples).",
     )
     group.addoption(
         "--conformance-shrink", dest="conformance_shrink", default="yes", choices=["yes", "no"],

@@ -2,18 +2,25 @@
 
 ``conformance-ci`` (the default) is derandomized: the same examples every run, so a gate
 that passed yesterday passes today on the same code, and a failure replays exactly.
-``conformance-thorough`` explores with fresh randomness and many more examples.
+``conformance-smoke`` is ci with a fraction of its budgets, for a pre-commit hook: every
+test runs, each on a few examples. ``conformance-thorough`` explores with fresh randomness
+and many more examples.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable
+from fractions import Fraction
 from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, Phase, settings
 
-PROFILES: dict[str, str] = {"ci": "conformance-ci", "thorough": "conformance-thorough"}
+PROFILES: dict[str, str] = {"smoke": "conformance-smoke", "ci": "conformance-ci", "thorough": "conformance-thorough"}
+
+#: Examples per property under the ci profile: the unit every budget is written in (``examples``).
+CI_EXAMPLES = 60
 
 _COMMON: dict[str, Any] = dict(
     deadline=None,  # time is judged by --conformance-timeout per call, not per example
@@ -28,8 +35,18 @@ _COMMON: dict[str, Any] = dict(
 )
 
 settings.register_profile(
+    "conformance-smoke",  # a pre-commit hook: seconds on the reference backend, every test run on a few examples
+    max_examples=6,
+    stateful_step_count=10,
+    derandomize=True,
+    database=None,
+    report_multiple_bugs=False,
+    phases=[Phase.explicit, Phase.generate, Phase.target, Phase.shrink],
+    **_COMMON,
+)
+settings.register_profile(
     "conformance-ci",
-    max_examples=60,
+    max_examples=CI_EXAMPLES,
     stateful_step_count=40,
     derandomize=True,
     database=None,
@@ -82,9 +99,23 @@ def _active() -> settings:
     return active
 
 
+def factor() -> Fraction:
+    """How the active profile's budgets compare with ci's: thorough's are a whole multiple (16), smoke's a fraction (6/60).
+
+    Whole multiples upwards keep thorough's budgets what they were before smoke existed.
+    """
+    ratio = Fraction(_active().max_examples, CI_EXAMPLES)
+    return Fraction(math.floor(ratio)) if ratio >= 1 else ratio
+
+
 def scaled(base: int) -> int:
-    """A budget of ``base`` examples under the ci profile, scaled to the active one (thorough: 16 times)."""
-    return base * max(1, int(_active().max_examples) // 60)
+    """A budget of ``base`` under the ci profile, scaled to the active one; never below 1."""
+    return max(1, math.floor(base * factor()))
+
+
+def at_most(base: int) -> int:
+    """A budget of ``base`` that shrinks with the profile's (smoke) but does not grow (thorough keeps ``base``)."""
+    return min(base, scaled(base))
 
 
 def apply_budgets(items: Iterable[pytest.Item]) -> None:
