@@ -1,20 +1,29 @@
 """Profiles, seeds and a shared example database, end to end as a user meets them (issue 16).
 
-``smoke`` runs every test ci runs on a fraction of the examples.
+``smoke`` runs every test ci runs on a fraction of the examples; a seed replays a run, and
+every failure says which.
 """
 
 from __future__ import annotations
 
+import re
+import shutil
 from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
 
 import pytest
 
 from conformance.plugin import profiles
-from tests.conftest import run_kit
+from tests.conftest import ROOT, run_kit
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 
 REFERENCE = "--backend=reference_backend:InMemoryBackend"
+#: A bug the BK-13 tests catch within a few examples under every profile: a @given test
+#: (whose Hypothesis statistics say in which phase it failed), the machine, and a test that passes.
+CASE_FOLDING = ("--backend=testbed.backends.broken:CaseInsensitiveKeys", "--conformance-clause=BK-13", "--conformance-shrink=no")
+REPLAY = re.compile(r"^replay: --conformance-seed=(\d+) --conformance-profile=(\w+)$", re.MULTILINE)
 
 
 @pytest.fixture
@@ -52,6 +61,16 @@ def test_budgets_shrink_under_smoke_and_grow_under_thorough(restore_profile: Non
     assert load.rounds == 2 and load.seconds == pytest.approx(1.0) and load.clients == STORE_LOAD.clients
 
 
+def test_every_state_machine_of_the_suite_is_seeded() -> None:
+    """``run_state_machine_as_test`` takes its seed from the machine, not from the test it runs in: each call goes through ``machine``."""
+    calls = {path.name: text.count("run_state_machine_as_test(") for path in (ROOT / "conformance" / "suite").glob("test_*.py")
+             if "run_state_machine_as_test(" in (text := path.read_text(encoding="utf-8"))}
+    assert calls, "the suite runs no state machine any more: update this test"
+    for name, count in calls.items():
+        text = (ROOT / "conformance" / "suite" / name).read_text(encoding="utf-8")
+        assert text.count("run_state_machine_as_test(machine(") == count, f"{name} runs a state machine without profiles.machine()"
+
+
 def test_smoke_runs_every_test_ci_runs(pytester: pytest.Pytester) -> None:
     """Less detection power, the same clauses: every test ci collects runs and passes on smoke's few examples."""
     collected, _ = run_kit(pytester, REFERENCE, "--collect-only")
@@ -60,3 +79,28 @@ def test_smoke_runs_every_test_ci_runs(pytester: pytest.Pytester) -> None:
     assert result.ret == 0 and verdict is not None, result.stdout.str()[-3000:]
     assert len(ci_ids) > 100 and set(verdict["tests"]) == ci_ids
     assert {t["outcome"] for t in verdict["tests"].values()} == {"passed"}
+    assert verdict["profile"] == "smoke" and verdict["seed"] is None
+    result.stdout.fnmatch_lines(["*profile smoke, derandomized: the same command draws the same examples*"])
+
+
+def _calls(verdict: dict[str, Any]) -> dict[str, dict[str, int]]:
+    return {nodeid: test["calls"] for nodeid, test in verdict["tests"].items()}
+
+
+def test_a_thorough_runs_seed_is_printed_and_replays_it(pytester: pytest.Pytester) -> None:
+    """Thorough draws a seed per run; each failure prints it, and the run it names draws the same examples, machine included."""
+    first, drawn = run_kit(pytester, *CASE_FOLDING, "--conformance-profile=thorough")
+    assert first.ret == pytest.ExitCode.TESTS_FAILED and drawn is not None, first.stdout.str()[-3000:]
+    out = first.stdout.str()
+    replays = REPLAY.findall(out)
+    assert len(replays) == 3 and len(set(replays)) == 1, out[-3000:]  # one line in each failure, one seed
+    seed, profile = replays[0]
+    assert profile == "thorough" and drawn["seed"] == int(seed)
+    first.stdout.fnmatch_lines([f"*profile thorough, seed {seed}: --conformance-seed={seed} --conformance-profile=thorough replays it*"])
+    # Thorough keeps Hypothesis' default database (.hypothesis/ here), which would replay the saved failures first.
+    shutil.rmtree(Path(pytester.path) / ".hypothesis" / "examples")
+    again, replayed = run_kit(pytester, *CASE_FOLDING, "--conformance-profile=thorough", f"--conformance-seed={seed}")
+    assert replayed is not None and replayed["seed"] == int(seed), again.stdout.str()[-3000:]
+    assert _calls(replayed) == _calls(drawn)
+    assert any("machine" in nodeid for nodeid in replayed["tests"]) and "BK-13" in drawn["violated"]
+    assert replayed["violated"] == drawn["violated"]  # the machine may meet the case folding in a listing first (BK-12)

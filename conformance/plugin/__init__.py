@@ -6,8 +6,10 @@ It is inert unless a target is named: no fixtures leak into other projects' test
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Generator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -19,7 +21,7 @@ from conformance.harness.runner import LoopRunner
 from conformance.harness.target import Target, TargetError, load_command_target, load_target
 from conformance.plugin import profiles
 from conformance.plugin.options import add_options, add_short_spellings
-from conformance.report.collector import VerdictCollector
+from conformance.report.collector import RunSettings, VerdictCollector
 from conformance.wire import WireProcess
 
 SUITE_DIR = Path(__file__).resolve().parent.parent / "suite"
@@ -34,6 +36,10 @@ NOT_APPLYING_KEY = pytest.StashKey[dict[str, int]]()
 PROCESS_KEY = pytest.StashKey[WireProcess]()
 #: Where the process's stderr stood when the current test started (its lines are shown if the test fails).
 STDERR_MARK_KEY = pytest.StashKey[int]()
+#: The seed every Hypothesis test of the run draws from, None for a derandomized run.
+SEED_KEY = pytest.StashKey[int | None]()
+#: Where an xdist worker finds the controller's seed in its ``workerinput``.
+SEED_INPUT = "conformance_seed"
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -71,12 +77,37 @@ def pytest_configure(config: pytest.Config) -> None:
     config.stash[COUNTERS_KEY] = counters
     config.stash[TARGET_KEY] = target
     config.stash[LOOPS_KEY] = loops
+    profile = config.getoption("conformance_profile")
+    seed = _run_seed(config, profile)
+    config.stash[SEED_KEY] = seed
     if not config.getoption("hypothesis_profile", None):
-        profiles.load(config.getoption("conformance_profile"), shrink=config.getoption("conformance_shrink") != "no")
-    collector = VerdictCollector(target, loops, config.getoption("conformance_report"), counters)
+        profiles.load(profile, shrink=config.getoption("conformance_shrink") != "no", seed=seed)
+    collector = VerdictCollector(target, loops, config.getoption("conformance_report"), counters, RunSettings(profile, seed))
     config.stash[COLLECTOR_KEY] = collector
     config.pluginmanager.register(collector, "conformance-verdict")
     _point_collection_at_suite(config)
+
+
+def _run_seed(config: pytest.Config, profile: str) -> int | None:
+    """The seed of this run: ``--conformance-seed``, the controller's under xdist, one drawn for thorough, else None.
+
+    None leaves ci and smoke derandomized: each test draws the same examples every run.
+    """
+    given: int | None = config.getoption("conformance_seed", None)
+    if given is not None:
+        return given
+    workerinput = getattr(config, "workerinput", None)  # an xdist worker: every worker runs on the controller's seed
+    if workerinput is not None and SEED_INPUT in workerinput:
+        seed: int | None = workerinput[SEED_INPUT]
+        return seed
+    return secrets.randbelow(2**32) if profile == "thorough" else None
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_configure_node(node: Any) -> None:
+    """pytest-xdist, on the controller: hand each worker the run's seed (a thorough run draws one, for every worker)."""
+    if SEED_KEY in node.config.stash:
+        node.workerinput[SEED_INPUT] = node.config.stash[SEED_KEY]
 
 
 def _target(config: pytest.Config) -> Target | None:

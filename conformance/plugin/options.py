@@ -39,7 +39,12 @@ def add_options(parser: pytest.Parser) -> None:
     )
     group.addoption(
         "--conformance-profile", dest="conformance_profile", default="ci", choices=list(PROFILES),
-        help="Hypothesis profile: 'smoke' (seconds, for a pre-commit hook), 'ci' (derandomized, default) or 'thorough' (many more examples).",
+        help="Hypothesis profile: 'smoke' (seconds, for a pre-commit hook), 'ci' (derandomized, default) "
+             "or 'thorough' (a fresh seed per run, many more examples).",
+    )
+    group.addoption(
+        "--conformance-seed", dest="conformance_seed", type=int, metavar="N",
+        help="Seed every Hypothesis test with N, under any profile (a failure prints the seed that replays it).",
     )
     group.addoption(
         "--conformance-shrink", dest="conformance_shrink", default="yes", choices=["yes", "no"],

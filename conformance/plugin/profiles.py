@@ -4,16 +4,17 @@
 that passed yesterday passes today on the same code, and a failure replays exactly.
 ``conformance-smoke`` is ci with a fraction of its budgets, for a pre-commit hook: every
 test runs, each on a few examples. ``conformance-thorough`` explores with fresh randomness
-and many more examples.
+(one seed drawn per run, which replays it) and many more examples.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from fractions import Fraction
-from typing import Any
+from typing import Any, TypeVar
 
+import hypothesis
 import pytest
 from hypothesis import HealthCheck, Phase, settings
 
@@ -63,18 +64,27 @@ settings.register_profile(
 )
 
 
-def load(name: str, *, shrink: bool = True) -> None:
+#: The run's seed (``--conformance-seed``, or drawn for thorough), None for a derandomized run.
+#: Module state like Hypothesis' own active profile, which it goes with: a state machine run
+#: inside a test body (``machine``) reads it as that test reads ``settings.default``.
+_seed: int | None = None
+
+
+def load(name: str, *, shrink: bool = True, seed: int | None = None) -> None:
     """Activate a kit profile by its short name; without ``shrink``, failures are reported as first found.
 
     Why skip shrinking: a red build only needs the clause, and shrinking a stateful machine
     can take ten times as long as finding the bug; the same seed replays it shrunk locally.
+    With ``seed``, every Hypothesis test of the suite draws from it (``apply_budgets``, ``machine``).
     """
+    global _seed
     profile = PROFILES[name]
     if not shrink:
         parent = settings.get_profile(profile)
         profile = f"{profile}-unshrunk"
         settings.register_profile(profile, parent=parent, phases=[p for p in parent.phases if p is not Phase.shrink])
     settings.load_profile(profile)
+    _seed = seed
 
 
 #: The marker a suite test names its example budget with, in examples of the ci profile.
@@ -118,15 +128,29 @@ def at_most(base: int) -> int:
     return min(base, scaled(base))
 
 
+M = TypeVar("M", bound=Callable[..., Any])
+
+
+def machine(factory: M) -> M:
+    """A state machine (class or factory) seeded with the run's seed, if it has one: what the suite runs.
+
+    ``run_state_machine_as_test`` takes its seed from ``@seed`` on the machine, not from the
+    test it runs in, so a machine run inside a plain test must be seeded here.
+    """
+    return factory if _seed is None else hypothesis.seed(_seed)(factory)
+
+
 def apply_budgets(items: Iterable[pytest.Item]) -> None:
-    """Give every Hypothesis test among ``items`` the active profile, with its budget scaled to it."""
+    """Give every Hypothesis test among ``items`` the active profile, with its budget scaled to it, and the run's seed."""
     active = _active()
     done: set[int] = set()
     for item in items:
-        test = getattr(item, "obj", None)
+        test: Any = getattr(item, "obj", None)
         if getattr(test, "hypothesis", None) is None or id(test) in done:
             continue
         done.add(id(test))
         marker = item.get_closest_marker(EXAMPLES_MARKER)
         budget = active.max_examples if marker is None else scaled(int(marker.args[0]))
+        if _seed is not None:
+            hypothesis.seed(_seed)(test)  # first: @seed gives the test database=None, and the settings below put the run's back
         settings(active, max_examples=budget)(test)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -33,14 +34,36 @@ def clauses_for_failure(item: pytest.Item, excinfo: pytest.ExceptionInfo[BaseExc
     return list(marker.args) if marker else []
 
 
+@dataclass(frozen=True)
+class RunSettings:
+    """How a run draws its examples: its profile and its seed (None: derandomized)."""
+
+    profile: str = "ci"
+    seed: int | None = None
+
+    def replay(self) -> str:
+        """What replays a failure of this run: the seed line every failure prints."""
+        if self.seed is None:
+            return f"replay: derandomized ({self.profile} profile, no seed): the same command draws the same examples"
+        return f"replay: --conformance-seed={self.seed} --conformance-profile={self.profile}"
+
+    def header(self) -> str:
+        """The run's one line in the terminal summary."""
+        if self.seed is None:
+            return f"profile {self.profile}, derandomized: the same command draws the same examples"
+        return f"profile {self.profile}, seed {self.seed}: --conformance-seed={self.seed} --conformance-profile={self.profile} replays it"
+
+
 class VerdictCollector:
     """Registered as a plugin when a target is named; gathers every suite report into the verdict."""
 
-    def __init__(self, target: Target, loops: list[str], json_path: str | None, counters: RunCounters) -> None:
+    def __init__(self, target: Target, loops: list[str], json_path: str | None, counters: RunCounters,
+                 run: RunSettings | None = None) -> None:
         self.target = target
         self.loops = loops
         self.json_path = json_path
         self.counters = counters
+        self.run = run or RunSettings()
         self.tests: dict[str, dict[str, Any]] = {}
 
     @pytest.hookimpl(wrapper=True)
@@ -62,6 +85,7 @@ class VerdictCollector:
             lines = [f"violates {spec.describe(c)}" for c in broken]
             if call.excinfo is not None:
                 lines += spec.setup_failures(call.excinfo.value)
+            lines.append(self.run.replay())
             report.sections.append(("conformance verdict", "\n".join(lines)))
         return report
 
@@ -132,6 +156,8 @@ class VerdictCollector:
             "target": self.target.spec,
             "kind": self.target.kind,
             "loops": self.loops,
+            "profile": self.run.profile,
+            "seed": self.run.seed,
             "verdict": "fail" if violated or not self.executed() else "pass",
             "violated": violated,
             "clauses": clauses,
@@ -154,6 +180,7 @@ class VerdictCollector:
         verdict = result["verdict"].upper()
         terminalreporter.section(f"conformance verdict: {verdict}", sep="=", bold=True, red=verdict == "FAIL", green=verdict == "PASS")
         terminalreporter.line(f"{self.target.kind} {self.target.spec} on {', '.join(self.loops)}")
+        terminalreporter.line(self.run.header())
         if not self.executed():
             terminalreporter.line("no conformance test ran: a run that checks nothing is not a pass", red=True)
         for clause_id in result["violated"]:
