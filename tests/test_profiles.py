@@ -1,7 +1,7 @@
 """Profiles, seeds and a shared example database, end to end as a user meets them (issue 16).
 
 ``smoke`` runs every test ci runs on a fraction of the examples; a seed replays a run, and
-every failure says which.
+every failure says which; a user's own Hypothesis profile keeps its settings under the kit's.
 """
 
 from __future__ import annotations
@@ -104,3 +104,44 @@ def test_a_thorough_runs_seed_is_printed_and_replays_it(pytester: pytest.Pyteste
     assert _calls(replayed) == _calls(drawn)
     assert any("machine" in nodeid for nodeid in replayed["tests"]) and "BK-13" in drawn["violated"]
     assert replayed["violated"] == drawn["violated"]  # the machine may meet the case folding in a listing first (BK-12)
+
+
+@pytest.mark.parametrize("how", ["--hypothesis-profile", "conftest"])
+def test_a_users_profile_keeps_its_settings_under_the_kits(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, how: str) -> None:
+    """Verbosity, print_blob and the database are the user's; budgets, deadline, derandomization and health checks the kit's.
+
+    The kit's profile is loaded after Hypothesis' plugin loads ``--hypothesis-profile``, and after a conftest loads one.
+    """
+    pytester.makeconftest("""
+import os
+from hypothesis import HealthCheck, Verbosity, settings
+from hypothesis.database import DirectoryBasedExampleDatabase
+
+settings.register_profile("mine", max_examples=3, deadline=5, derandomize=False, verbosity=Verbosity.verbose, print_blob=False,
+                          suppress_health_check=[HealthCheck.return_value], database=DirectoryBasedExampleDatabase("user-db"))
+if os.environ.get("LOAD_MINE"):
+    settings.load_profile("mine")
+""")
+    pytester.makepyfile(test_own="""
+from hypothesis import HealthCheck, Phase, Verbosity, settings
+from hypothesis.database import DirectoryBasedExampleDatabase
+
+def test_settings_under_the_kit():
+    active = settings.default
+    assert active.verbosity is Verbosity.verbose and active.print_blob is False
+    assert active.database == DirectoryBasedExampleDatabase("user-db") and Phase.reuse in active.phases
+    assert active.max_examples == 60 and active.stateful_step_count == 40 and active.deadline is None and active.derandomize
+    assert {HealthCheck.return_value, HealthCheck.too_slow, HealthCheck.function_scoped_fixture} <= set(active.suppress_health_check)
+""")
+    suite_test = ("-k", "settings_under_the_kit or first_put_creates_a_record")
+    if how == "conftest":
+        monkeypatch.setenv("LOAD_MINE", "1")
+    result, verdict = run_kit(pytester, REFERENCE, "test_own.py", *suite_test, *(["--hypothesis-profile=mine"] if how != "conftest" else []))
+    assert result.ret == 0 and verdict is not None, result.stdout.str()[-3000:]
+    assert result.parseoutcomes()["passed"] == 2
+    # The suite test drew the examples it draws under the kit's own settings: the same conftest
+    # (Hypothesis draws some examples from the literals of the modules loaded), no profile loaded.
+    monkeypatch.delenv("LOAD_MINE", raising=False)
+    bare, bare_verdict = run_kit(pytester, REFERENCE, *suite_test)
+    assert bare.ret == 0 and bare_verdict is not None, bare.stdout.str()[-3000:]
+    assert _calls(verdict) == _calls(bare_verdict) and sum(c["backend"] for c in _calls(verdict).values()) > 30

@@ -53,7 +53,13 @@ def pytest_load_initial_conftests(early_config: pytest.Config, parser: pytest.Pa
     return result
 
 
+@pytest.hookimpl(trylast=True)
 def pytest_configure(config: pytest.Config) -> None:
+    """Load the target and the kit's Hypothesis profile, point collection at the suite.
+
+    Last of every plugin's ``pytest_configure``: Hypothesis' own plugin loads a user's
+    ``--hypothesis-profile`` in its ``pytest_configure``, and the kit's profile is built on it.
+    """
     config.addinivalue_line("markers", "conformance_clause(*ids): SPEC.md clauses a conformance test checks")
     config.addinivalue_line(
         "markers",
@@ -80,8 +86,7 @@ def pytest_configure(config: pytest.Config) -> None:
     profile = config.getoption("conformance_profile")
     seed = _run_seed(config, profile)
     config.stash[SEED_KEY] = seed
-    if not config.getoption("hypothesis_profile", None):
-        profiles.load(profile, shrink=config.getoption("conformance_shrink") != "no", seed=seed)
+    profiles.load_over_active(profile, shrink=config.getoption("conformance_shrink") != "no", seed=seed)
     collector = VerdictCollector(target, loops, config.getoption("conformance_report"), counters, RunSettings(profile, seed))
     config.stash[COLLECTOR_KEY] = collector
     config.pluginmanager.register(collector, "conformance-verdict")
