@@ -1,7 +1,9 @@
 """Profiles, seeds and a shared example database, end to end as a user meets them (issue 16).
 
 ``smoke`` runs every test ci runs on a fraction of the examples; a seed replays a run, and
-every failure says which; a user's own Hypothesis profile keeps its settings under the kit's.
+every failure says which; a database shared by xdist workers of a thorough run hands the
+failure it saved to the next ci run, which replays it first; a user's own Hypothesis profile
+keeps its settings under the kit's.
 """
 
 from __future__ import annotations
@@ -9,13 +11,16 @@ from __future__ import annotations
 import re
 import shutil
 from collections.abc import Iterator
+from fnmatch import fnmatch
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from conformance.plugin import profiles
-from tests.conftest import ROOT, run_kit
+from testbed.engines import process
+from testbed.engines import redis as redis_engine
+from tests.conftest import ROOT, run_kit, usage_error_line
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 
@@ -23,12 +28,13 @@ REFERENCE = "--backend=reference_backend:InMemoryBackend"
 #: A bug the BK-13 tests catch within a few examples under every profile: a @given test
 #: (whose Hypothesis statistics say in which phase it failed), the machine, and a test that passes.
 CASE_FOLDING = ("--backend=testbed.backends.broken:CaseInsensitiveKeys", "--conformance-clause=BK-13", "--conformance-shrink=no")
+ROUND_TRIP = "test_backend_records.py::test_data_round_trips_exactly[asyncio]"
 REPLAY = re.compile(r"^replay: --conformance-seed=(\d+) --conformance-profile=(\w+)$", re.MULTILINE)
 
 
 @pytest.fixture
 def restore_profile() -> Iterator[None]:
-    """In-process loads of a kit profile, undone: the session's own profile again."""
+    """In-process loads of a kit profile (each without a seed), undone: the session's own profile again."""
     from hypothesis import settings
 
     before = settings.get_current_profile_name()
@@ -72,7 +78,6 @@ def test_every_state_machine_of_the_suite_is_seeded() -> None:
 
 
 def test_smoke_runs_every_test_ci_runs(pytester: pytest.Pytester) -> None:
-    """Less detection power, the same clauses: every test ci collects runs and passes on smoke's few examples."""
     collected, _ = run_kit(pytester, REFERENCE, "--collect-only")
     ci_ids = {line.strip() for line in collected.outlines if "::" in line}
     result, verdict = run_kit(pytester, REFERENCE, "--conformance-profile=smoke")
@@ -104,6 +109,28 @@ def test_a_thorough_runs_seed_is_printed_and_replays_it(pytester: pytest.Pyteste
     assert _calls(replayed) == _calls(drawn)
     assert any("machine" in nodeid for nodeid in replayed["tests"]) and "BK-13" in drawn["violated"]
     assert replayed["violated"] == drawn["violated"]  # the machine may meet the case folding in a listing first (BK-12)
+
+
+def test_thorough_workers_share_a_database_whose_failure_ci_replays_first(pytester: pytest.Pytester) -> None:
+    """The scale-out recipe: thorough on two xdist workers saves what it finds; a ci run on the same database replays it first."""
+    database = Path(pytester.path) / "conformance-db"
+    thorough, found = run_kit(pytester, *CASE_FOLDING, "--conformance-profile=thorough", f"--conformance-database={database}",
+                              "-n", "2")
+    assert thorough.ret == pytest.ExitCode.TESTS_FAILED and found is not None, thorough.stdout.str()[-3000:]
+    assert "BK-13" in found["violated"] and any(database.rglob("*")), "the thorough run saved nothing"
+    # Every worker ran on the controller's seed.
+    assert {seed for seed, _ in REPLAY.findall(thorough.stdout.str())} == {str(found["seed"])}
+
+    ci, replayed = run_kit(pytester, *CASE_FOLDING, f"--conformance-database={database}", "--hypothesis-show-statistics")
+    assert ci.ret == pytest.ExitCode.TESTS_FAILED and replayed is not None and "BK-13" in replayed["violated"], ci.stdout.str()[-3000:]
+    assert replayed["tests"][ROUND_TRIP]["outcome"] == "failed"
+    ci.stdout.fnmatch_lines([
+        "*replay: derandomized (ci profile, no seed): the same command draws the same examples*",
+        f"*example database {database}, saved failures replayed first*",
+        f"{ROUND_TRIP}:",
+        "*during reuse phase*",
+        "*0 passing examples, 1 failing examples*",
+    ])
 
 
 @pytest.mark.parametrize("how", ["--hypothesis-profile", "conftest"])
@@ -145,3 +172,40 @@ def test_settings_under_the_kit():
     bare, bare_verdict = run_kit(pytester, REFERENCE, *suite_test)
     assert bare.ret == 0 and bare_verdict is not None, bare.stdout.str()[-3000:]
     assert _calls(verdict) == _calls(bare_verdict) and sum(c["backend"] for c in _calls(verdict).values()) > 30
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("", "*--conformance-database takes a directory or redis://HOST:PORT*, got an empty value"),
+        ("postgres://db.example/kit", "*--conformance-database takes a directory or redis://HOST:PORT*, got a postgres:// URL*"),
+        ("a-file", "*'a-file' exists and is not a directory"),
+        ("redis://", "*lacks a host or a port"),
+        ("redis://127.0.0.1:sixty", "*the port in 'redis://127.0.0.1:sixty' is not a number"),
+        ("redis://:secret@127.0.0.1:6379/zero", "*the database in 'redis://127.0.0.1:6379/zero' is not a number: 'zero'"),
+        ("redis://127.0.0.1:1/0", "*--conformance-database: no Redis answers at 127.0.0.1:1: *"),
+    ],
+    ids=["empty", "other-url", "a-file", "no-host", "bad-port", "bad-db", "no-server"],
+)
+def test_bad_database_values_are_one_line(pytester: pytest.Pytester, value: str, expected: str) -> None:
+    pytester.makefile("", **{"a-file": "not a directory"})
+    result, _ = run_kit(pytester, REFERENCE, f"--conformance-database={value}")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    line = usage_error_line(result)
+    assert fnmatch(line, expected), line
+    assert "secret" not in line
+
+
+@pytest.fixture(scope="module")
+def redis_url() -> Iterator[str]:
+    with process.running("redis", redis_engine.start) as server:
+        yield redis_engine.url(server, db=4)
+
+
+def test_a_redis_database_is_shared_between_runs(pytester: pytest.Pytester, redis_url: str) -> None:
+    """The same as a directory, on a Redis server several machines can reach."""
+    first, found = run_kit(pytester, *CASE_FOLDING, f"--conformance-database={redis_url}")
+    assert first.ret == pytest.ExitCode.TESTS_FAILED and found is not None and "BK-13" in found["violated"], first.stdout.str()[-3000:]
+    again, replayed = run_kit(pytester, *CASE_FOLDING, f"--conformance-database={redis_url}", "--hypothesis-show-statistics")
+    assert replayed is not None and "BK-13" in replayed["violated"], again.stdout.str()[-3000:]
+    again.stdout.fnmatch_lines([f"{ROUND_TRIP}:", "*during reuse phase*", "*0 passing examples, 1 failing examples*"])

@@ -20,6 +20,7 @@ from conformance.harness.counters import RunCounters
 from conformance.harness.runner import LoopRunner
 from conformance.harness.target import Target, TargetError, load_command_target, load_target
 from conformance.plugin import profiles
+from conformance.plugin.database import DatabaseError, open_database
 from conformance.plugin.options import add_options, add_short_spellings
 from conformance.report.collector import RunSettings, VerdictCollector
 from conformance.wire import WireProcess
@@ -73,8 +74,10 @@ def pytest_configure(config: pytest.Config) -> None:
         if target is None:
             return
         loops = _loops(config, target)
+        database_option = config.getoption("conformance_database", None)
+        database = open_database(database_option) if database_option is not None else None
         _probe(target, loops[0], config.getoption("conformance_timeout"))
-    except TargetError as exc:
+    except (TargetError, DatabaseError) as exc:
         process = config.stash.get(PROCESS_KEY, None)
         if process is not None:
             process.stop()
@@ -86,8 +89,9 @@ def pytest_configure(config: pytest.Config) -> None:
     profile = config.getoption("conformance_profile")
     seed = _run_seed(config, profile)
     config.stash[SEED_KEY] = seed
-    profiles.load_over_active(profile, shrink=config.getoption("conformance_shrink") != "no", seed=seed)
-    collector = VerdictCollector(target, loops, config.getoption("conformance_report"), counters, RunSettings(profile, seed))
+    profiles.load_over_active(profile, shrink=config.getoption("conformance_shrink") != "no", seed=seed, database=database)
+    run = RunSettings(profile, seed, database_option)
+    collector = VerdictCollector(target, loops, config.getoption("conformance_report"), counters, run)
     config.stash[COLLECTOR_KEY] = collector
     config.pluginmanager.register(collector, "conformance-verdict")
     _point_collection_at_suite(config)

@@ -47,6 +47,10 @@ def add_options(parser: pytest.Parser) -> None:
         help="Seed every Hypothesis test with N, under any profile (a failure prints the seed that replays it).",
     )
     group.addoption(
+        "--conformance-database", dest="conformance_database", metavar="DIR|redis://HOST:PORT[/DB]",
+        help="Hypothesis example database shared by runs: failures are saved to it and replayed first, under every profile.",
+    )
+    group.addoption(
         "--conformance-shrink", dest="conformance_shrink", default="yes", choices=["yes", "no"],
         help="Shrink failing examples to minimal ones (default: yes); 'no' reports the first failure found, faster.",
     )

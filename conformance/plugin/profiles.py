@@ -22,6 +22,7 @@ from typing import Any, TypeVar
 import hypothesis
 import pytest
 from hypothesis import HealthCheck, Phase, settings
+from hypothesis.database import ExampleDatabase
 
 PROFILES: dict[str, str] = {"smoke": "conformance-smoke", "ci": "conformance-ci", "thorough": "conformance-thorough"}
 
@@ -32,7 +33,7 @@ CI_EXAMPLES = 60
 #: each example opens its own fresh instance), suppressed on top of any the user suppresses.
 _HEALTH_CHECKS = (HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.filter_too_much, HealthCheck.function_scoped_fixture)
 
-#: No reuse phase: ci has no database (unless a user's profile brings one, and the phase with it).
+#: No reuse phase: ci has no database (unless one is asked for, which brings the phase back).
 _CI_PHASES = (Phase.explicit, Phase.generate, Phase.target, Phase.shrink)
 
 #: What each profile sets whatever profile it is built on: the kit's own keys.
@@ -58,12 +59,14 @@ _DEFAULTS: dict[str, dict[str, Any]] = {
 _seed: int | None = None
 
 
-def _profile(name: str, *, shrink: bool = True, parent: settings | None = None, user_profile: bool = False) -> settings:
+def _profile(name: str, *, shrink: bool = True, database: ExampleDatabase | None = None, parent: settings | None = None,
+             user_profile: bool = False) -> settings:
     """The settings of a kit profile, built on ``parent`` (the active profile) or on Hypothesis' default profile.
 
     The kit's keys (``_KEYS``) always win; its defaults (``_DEFAULTS``) only when ``parent`` is
-    no profile of the user's (``user_profile``), whose own print_blob and database survive,
-    the database with the reuse phase.
+    no profile of the user's (``user_profile``), whose own print_blob and database survive.
+    ``database`` (``--conformance-database``) is used by every profile, with the reuse phase,
+    so a failure saved by one run is replayed first by the next.
     """
     base = parent if parent is not None else settings.get_profile("default")
     keys = dict(_KEYS[name])
@@ -75,7 +78,9 @@ def _profile(name: str, *, shrink: bool = True, parent: settings | None = None, 
     # ("derandomize implies database=None"); a database given to a child of those settings is
     # kept, and a derandomized test does replay and save examples through it.
     built = settings(base, **({} if user_profile else _DEFAULTS[name]), **keys)
-    if user_profile and built.database is not base.database:
+    if database is not None:
+        built = settings(built, database=database)
+    elif user_profile and built.database is not base.database:
         built = settings(built, database=base.database)  # the user's, which derandomize=True dropped
     if built.database is not None and Phase.reuse not in built.phases:
         built = settings(built, phases=[phase for phase in Phase if phase in built.phases or phase is Phase.reuse])
@@ -87,7 +92,8 @@ for _name, _registered in PROFILES.items():
     settings.register_profile(_registered, _profile(_name))
 
 
-def load(name: str, *, shrink: bool = True, seed: int | None = None, parent: settings | None = None, user_profile: bool = False) -> None:
+def load(name: str, *, shrink: bool = True, seed: int | None = None, database: ExampleDatabase | None = None,
+         parent: settings | None = None, user_profile: bool = False) -> None:
     """Activate a kit profile by its short name, built on ``parent`` (``_profile``).
 
     Without ``shrink``, failures are reported as first found. Why skip shrinking: a red build
@@ -97,12 +103,12 @@ def load(name: str, *, shrink: bool = True, seed: int | None = None, parent: set
     """
     global _seed
     profile = PROFILES[name] + ("" if shrink else "-unshrunk")
-    settings.register_profile(profile, _profile(name, shrink=shrink, parent=parent, user_profile=user_profile))
+    settings.register_profile(profile, _profile(name, shrink=shrink, database=database, parent=parent, user_profile=user_profile))
     settings.load_profile(profile)
     _seed = seed
 
 
-def load_over_active(name: str, *, shrink: bool = True, seed: int | None = None) -> None:
+def load_over_active(name: str, *, shrink: bool = True, seed: int | None = None, database: ExampleDatabase | None = None) -> None:
     """``load``, built on the Hypothesis profile active now: a user's (``--hypothesis-profile``, or loaded by
     their conftest) keeps its own settings where the kit sets none.
 
@@ -114,9 +120,9 @@ def load_over_active(name: str, *, shrink: bool = True, seed: int | None = None)
     active = settings.get_current_profile_name() or "default"
     chosen = active.split("-with-")[0]
     if chosen.startswith("conformance-"):
-        load(name, shrink=shrink, seed=seed)
+        load(name, shrink=shrink, seed=seed, database=database)
         return
-    load(name, shrink=shrink, seed=seed, parent=_active(), user_profile=chosen != "default")
+    load(name, shrink=shrink, seed=seed, database=database, parent=_active(), user_profile=chosen != "default")
 
 
 #: The marker a suite test names its example budget with, in examples of the ci profile.

@@ -36,10 +36,11 @@ def clauses_for_failure(item: pytest.Item, excinfo: pytest.ExceptionInfo[BaseExc
 
 @dataclass(frozen=True)
 class RunSettings:
-    """How a run draws its examples: its profile and its seed (None: derandomized)."""
+    """How a run draws its examples: its profile, its seed (None: derandomized) and its example database, if shared."""
 
     profile: str = "ci"
     seed: int | None = None
+    database: str | None = None
 
     def replay(self) -> str:
         """What replays a failure of this run: the seed line every failure prints."""
@@ -50,8 +51,10 @@ class RunSettings:
     def header(self) -> str:
         """The run's one line in the terminal summary."""
         if self.seed is None:
-            return f"profile {self.profile}, derandomized: the same command draws the same examples"
-        return f"profile {self.profile}, seed {self.seed}: --conformance-seed={self.seed} --conformance-profile={self.profile} replays it"
+            line = f"profile {self.profile}, derandomized: the same command draws the same examples"
+        else:
+            line = f"profile {self.profile}, seed {self.seed}: --conformance-seed={self.seed} --conformance-profile={self.profile} replays it"
+        return line + (f"; example database {self.database}, saved failures replayed first" if self.database else "")
 
 
 class VerdictCollector:
