@@ -133,6 +133,15 @@ def test_thorough_workers_share_a_database_whose_failure_ci_replays_first(pytest
     ])
 
 
+def test_an_empty_database_changes_no_example(pytester: pytest.Pytester) -> None:
+    """The database only adds the failures it holds: ci on an empty one draws what ci draws without one."""
+    selection = ("-k", "lookalike_keys or data_round_trips")
+    bare, without = run_kit(pytester, REFERENCE, *selection)
+    shared, with_empty = run_kit(pytester, REFERENCE, *selection, "--conformance-database=empty-db")
+    assert bare.ret == shared.ret == 0 and without is not None and with_empty is not None, shared.stdout.str()[-3000:]
+    assert _calls(with_empty) == _calls(without) and len(without["tests"]) == 2
+
+
 @pytest.mark.parametrize("how", ["--hypothesis-profile", "conftest"])
 def test_a_users_profile_keeps_its_settings_under_the_kits(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, how: str) -> None:
     """Verbosity, print_blob and the database are the user's; budgets, deadline, derandomization and health checks the kit's.
