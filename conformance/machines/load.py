@@ -33,9 +33,9 @@ class Load:
     #: requests per chunk, large ones where copying the data is the window.
     payloads: tuple[int, ...] = (64, 16 * 1024, 256 * 1024, 1024 * 1024)
 
-    def scaled(self, factor: int) -> Load:
-        """The same load for ``factor`` times the rounds and time (the thorough profile)."""
-        return Load(self.clients, self.rounds * factor, self.seconds * factor, self.payloads)
+    def scaled(self, factor: float) -> Load:
+        """The same load for ``factor`` times the rounds and time (thorough: 16 times, smoke: a fraction); never under one round."""
+        return Load(self.clients, max(1, int(self.rounds * factor)), self.seconds * factor, self.payloads)
 
 
 #: The store's load: fewer clients (every create is several backend calls, and the checker

@@ -6,8 +6,10 @@ It is inert unless a target is named: no fixtures leak into other projects' test
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Generator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -18,10 +20,11 @@ from conformance.harness.counters import RunCounters
 from conformance.harness.runner import LoopRunner
 from conformance.harness.target import Target, TargetError, load_command_target, load_target
 from conformance.plugin import profiles
+from conformance.plugin.database import DatabaseError, open_database
 from conformance.plugin.options import add_options, add_short_spellings
 from conformance.report.baseline import Baseline, BaselineError
 from conformance.report.baseline import load as load_baseline
-from conformance.report.collector import VerdictCollector, hide_kit_frames
+from conformance.report.collector import RunSettings, VerdictCollector, hide_kit_frames
 from conformance.report.repro import TargetSource
 from conformance.wire import WireProcess
 
@@ -37,6 +40,10 @@ NOT_APPLYING_KEY = pytest.StashKey[dict[str, int]]()
 PROCESS_KEY = pytest.StashKey[WireProcess]()
 #: Where the process's stderr stood when the current test started (its lines are shown if the test fails).
 STDERR_MARK_KEY = pytest.StashKey[int]()
+#: The seed every Hypothesis test of the run draws from, None for a derandomized run.
+SEED_KEY = pytest.StashKey[int | None]()
+#: Where an xdist worker finds the controller's seed in its ``workerinput``.
+SEED_INPUT = "conformance_seed"
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -50,7 +57,13 @@ def pytest_load_initial_conftests(early_config: pytest.Config, parser: pytest.Pa
     return result
 
 
+@pytest.hookimpl(trylast=True)
 def pytest_configure(config: pytest.Config) -> None:
+    """Load the target and the kit's Hypothesis profile, point collection at the suite.
+
+    Last of every plugin's ``pytest_configure``: Hypothesis' own plugin loads a user's
+    ``--hypothesis-profile`` in its ``pytest_configure``, and the kit's profile is built on it.
+    """
     config.addinivalue_line("markers", "conformance_clause(*ids): SPEC.md clauses a conformance test checks")
     config.addinivalue_line(
         "markers",
@@ -64,8 +77,10 @@ def pytest_configure(config: pytest.Config) -> None:
         if target is None:
             return
         loops = _loops(config, target)
+        database_option = config.getoption("conformance_database", None)
+        database = open_database(database_option) if database_option is not None else None
         _probe(target, loops[0], config.getoption("conformance_timeout"))
-    except TargetError as exc:
+    except (TargetError, DatabaseError) as exc:
         process = config.stash.get(PROCESS_KEY, None)
         if process is not None:
             process.stop()
@@ -74,15 +89,40 @@ def pytest_configure(config: pytest.Config) -> None:
     config.stash[COUNTERS_KEY] = counters
     config.stash[TARGET_KEY] = target
     config.stash[LOOPS_KEY] = loops
-    if not config.getoption("hypothesis_profile", None):
-        profiles.load(config.getoption("conformance_profile"), shrink=config.getoption("conformance_shrink") != "no")
-    collector = VerdictCollector(target, loops, config.getoption("conformance_report"), counters,
+    profile = config.getoption("conformance_profile")
+    seed = _run_seed(config, profile)
+    config.stash[SEED_KEY] = seed
+    profiles.load_over_active(profile, shrink=config.getoption("conformance_shrink") != "no", seed=seed, database=database)
+    run = RunSettings(profile, seed, database_option)
+    collector = VerdictCollector(target, loops, config.getoption("conformance_report"), counters, run,
                                  source=_source(config, target), repro_dir=config.getoption("conformance_repro"),
                                  baseline=_baseline(config))
     config.stash[COLLECTOR_KEY] = collector
     hide_kit_frames()
     config.pluginmanager.register(collector, "conformance-verdict")
     _point_collection_at_suite(config)
+
+
+def _run_seed(config: pytest.Config, profile: str) -> int | None:
+    """The seed of this run: ``--conformance-seed``, the controller's under xdist, one drawn for thorough, else None.
+
+    None leaves ci and smoke derandomized: each test draws the same examples every run.
+    """
+    given: int | None = config.getoption("conformance_seed", None)
+    if given is not None:
+        return given
+    workerinput = getattr(config, "workerinput", None)  # an xdist worker: every worker runs on the controller's seed
+    if workerinput is not None and SEED_INPUT in workerinput:
+        seed: int | None = workerinput[SEED_INPUT]
+        return seed
+    return secrets.randbelow(2**32) if profile == "thorough" else None
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_configure_node(node: Any) -> None:
+    """pytest-xdist, on the controller: hand each worker the run's seed (a thorough run draws one, for every worker)."""
+    if SEED_KEY in node.config.stash:
+        node.workerinput[SEED_INPUT] = node.config.stash[SEED_KEY]
 
 
 def _target(config: pytest.Config) -> Target | None:

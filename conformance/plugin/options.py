@@ -38,8 +38,17 @@ def add_options(parser: pytest.Parser) -> None:
         help="Event loop to run the target on; 'all' runs each test on asyncio and trio (default: asyncio).",
     )
     group.addoption(
-        "--conformance-profile", dest="conformance_profile", default="ci", choices=sorted(PROFILES),
-        help="Hypothesis profile: 'ci' (fast, derandomized, default) or 'thorough'.",
+        "--conformance-profile", dest="conformance_profile", default="ci", choices=list(PROFILES),
+        help="Hypothesis profile: 'smoke' (seconds, for a pre-commit hook), 'ci' (derandomized, default) "
+             "or 'thorough' (a fresh seed per run, many more examples).",
+    )
+    group.addoption(
+        "--conformance-seed", dest="conformance_seed", type=int, metavar="N",
+        help="Seed every Hypothesis test with N, under any profile (a failure prints the seed that replays it).",
+    )
+    group.addoption(
+        "--conformance-database", dest="conformance_database", metavar="DIR|redis://HOST:PORT[/DB]",
+        help="Hypothesis example database shared by runs: failures are saved to it and replayed first, under every profile.",
     )
     group.addoption(
         "--conformance-shrink", dest="conformance_shrink", default="yes", choices=["yes", "no"],

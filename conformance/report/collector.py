@@ -10,6 +10,7 @@ from __future__ import annotations
 import io
 import sys
 from collections import defaultdict
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -48,17 +49,41 @@ def clauses_for_failure(item: pytest.Item, excinfo: pytest.ExceptionInfo[BaseExc
     return list(marker.args) if marker else []
 
 
+@dataclass(frozen=True)
+class RunSettings:
+    """How a run draws its examples: its profile, its seed (None: derandomized) and its example database, if shared."""
+
+    profile: str = "ci"
+    seed: int | None = None
+    database: str | None = None
+
+    def replay(self) -> str:
+        """What replays a failure of this run: the seed line every failure prints."""
+        if self.seed is None:
+            return f"replay: derandomized ({self.profile} profile, no seed): the same command draws the same examples"
+        return f"replay: --conformance-seed={self.seed} --conformance-profile={self.profile}"
+
+    def header(self) -> str:
+        """The run's one line in the terminal summary."""
+        if self.seed is None:
+            line = f"profile {self.profile}, derandomized: the same command draws the same examples"
+        else:
+            line = f"profile {self.profile}, seed {self.seed}: --conformance-seed={self.seed} --conformance-profile={self.profile} replays it"
+        return line + (f"; example database {self.database}, saved failures replayed first" if self.database else "")
+
+
 class VerdictCollector:
     """Registered as a plugin when a target is named; gathers every suite report into the verdict."""
 
     def __init__(
-        self, target: Target, loops: list[str], json_path: str | None, counters: RunCounters,
+        self, target: Target, loops: list[str], json_path: str | None, counters: RunCounters, run: RunSettings | None = None,
         source: TargetSource | None = None, repro_dir: str | None = None, baseline: Baseline | None = None,
     ) -> None:
         self.target = target
         self.loops = loops
         self.json_path = json_path
         self.counters = counters
+        self.run = run or RunSettings()
         #: Where a reproduction script finds the target; and the folder scripts go to (``--conformance-repro``), if any.
         self.source = source
         self.repro_dir = Path(repro_dir) if repro_dir else None
@@ -93,6 +118,7 @@ class VerdictCollector:
                 lines += spec.setup_failures(call.excinfo.value)
             if call.when == "call":
                 lines += self._calls_and_reproduction(item, call, broken, report)
+            lines.append(self.run.replay())
             report.longrepr = VerdictFirst(lines, report.longrepr)
             if self.baseline is not None and call.when == "call" and self.baseline.covers(broken):
                 # Known debt: reported as an expected failure, so it neither fails the run nor hides.
@@ -204,6 +230,9 @@ class VerdictCollector:
             "target": self.target.spec,
             "kind": self.target.kind,
             "loops": self.loops,
+            "profile": self.run.profile,
+            "seed": self.run.seed,
+            "replay": self.run.replay().removeprefix("replay: "),
             "verdict": "fail" if violated or stale or not self.executed() else "pass",
             "violated": violated,
             "stale": stale,
@@ -225,6 +254,7 @@ class VerdictCollector:
         verdict = result["verdict"].upper()
         terminalreporter.section(f"conformance verdict: {verdict}", sep="=", bold=True, red=verdict == "FAIL", green=verdict == "PASS")
         terminalreporter.line(f"{self.target.kind} {self.target.spec} on {', '.join(self.loops)}")
+        terminalreporter.line(self.run.header())
         if not self.executed():
             terminalreporter.line("no conformance test ran: a run that checks nothing is not a pass", red=True)
         terminal.summary(result, terminalreporter.line, width=getattr(getattr(terminalreporter, "_tw", None), "fullwidth", 100))

@@ -43,8 +43,6 @@ def summary(result: dict[str, Any], line: Line, *, width: int = 100) -> None:
             line(f"    {nodeid}")
     for clause_id in result.get("stale", []):
         line(f"stale baseline entry: {clause_id} is listed as failing and now passes: remove it", red=True)
-    if result.get("replay"):
-        line(f"replay: {result['replay']}")
     if result["calls"]:
         line("calls made: " + ", ".join(f"{n:,} {c}" for c, n in result["calls"].items()))
     counts: dict[str, int] = {}

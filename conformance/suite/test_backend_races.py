@@ -17,7 +17,7 @@ from conformance.harness import Harness
 from conformance.harness.schedule import Schedule, every_schedule
 from conformance.machines.load import Load, load_backend
 from conformance.machines.races import race_backend
-from conformance.plugin.profiles import scaled
+from conformance.plugin.profiles import at_most, factor
 from conformance.spec import covers
 from conformance.strategies.programs import (
     ABSENT,
@@ -46,7 +46,7 @@ TINY: dict[str, KVProgram] = {
     "three-writers": KVProgram((LIVE, ABSENT, ABSENT), ((KVStep("put"),), (KVStep("cas", expected=1),), (KVStep("cas", expected=2),))),
 }
 
-#: Releases per example in the repeat test, and the program released.
+#: Releases in the repeat test (fewer under the smoke profile), and the program released.
 REPEATS = 20
 RELEASED = KVProgram(
     (LIVE, ABSENT, EXPIRED),
@@ -74,10 +74,10 @@ def test_tiny_races_under_every_schedule(harness: Harness, race: str) -> None:
 
 @covers(*CLAUSES)
 def test_programs_released_together_many_times(harness: Harness) -> None:
-    for _ in range(REPEATS):
+    for _ in range(at_most(REPEATS)):
         race_backend(harness, RELEASED, Schedule())
 
 
 @covers(*CLAUSES)
 def test_races_under_load(harness: Harness) -> None:
-    load_backend(harness, Load().scaled(scaled(1)))
+    load_backend(harness, Load().scaled(float(factor())))

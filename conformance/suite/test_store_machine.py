@@ -8,6 +8,7 @@ from hypothesis.stateful import run_state_machine_as_test
 
 from conformance.harness import Harness
 from conformance.machines.task_store import TaskStoreMachine
+from conformance.plugin.profiles import machine
 from conformance.spec import covers
 
 pytestmark = pytest.mark.conformance_target("store")
@@ -17,4 +18,4 @@ pytestmark = pytest.mark.conformance_target("store")
 def test_store_agrees_with_model(harness: Harness) -> None:
     if harness.store_clock(harness.new_clock()) is None:
         pytest.skip("the store factory does not accept clock=, so the kit cannot predict the times it stamps")
-    run_state_machine_as_test(TaskStoreMachine.for_harness(harness), settings=settings(settings.default))
+    run_state_machine_as_test(machine(TaskStoreMachine.for_harness(harness)), settings=settings(settings.default))

@@ -16,7 +16,7 @@ from conformance.harness import FakeClock, Harness
 from conformance.harness.schedule import Schedule, every_schedule
 from conformance.machines.load import STORE_LOAD, load_store
 from conformance.machines.races import race_store
-from conformance.plugin.profiles import scaled
+from conformance.plugin.profiles import at_most, factor
 from conformance.spec import covers
 from conformance.strategies.programs import (
     EXPIRED,
@@ -46,7 +46,7 @@ TINY: dict[str, TaskProgram] = {
     "result-complete": TaskProgram((LIVE,), ((TaskStep("set_result"), TaskStep("get_result")), (TaskStep("complete", status=TaskStatus.FAILED),))),
 }
 
-#: Releases per example in the repeat test, and the program released.
+#: Releases in the repeat test (fewer under the smoke profile), and the program released.
 REPEATS = 20
 RELEASED = TaskProgram(
     (LIVE, LIVE, EXPIRED),
@@ -83,10 +83,10 @@ def test_tiny_races_under_every_schedule(harness: Harness, race_clock: FakeClock
 
 @covers(*CLAUSES)
 def test_programs_released_together_many_times(harness: Harness, race_clock: FakeClock) -> None:
-    for _ in range(REPEATS):
+    for _ in range(at_most(REPEATS)):
         race_store(harness, FakeClock(race_clock()), RELEASED, Schedule())
 
 
 @covers(*CLAUSES)
 def test_races_under_load(harness: Harness, race_clock: FakeClock) -> None:
-    load_store(harness, race_clock, STORE_LOAD.scaled(scaled(1)))
+    load_store(harness, race_clock, STORE_LOAD.scaled(float(factor())))

@@ -39,7 +39,7 @@ from conformance.checks.task_store import (
 from conformance.harness import CheckedStore, FakeClock, Harness, SyncStore
 from conformance.harness.together import run_together
 from conformance.machines.isolation import OwnerIsolationMachine
-from conformance.plugin.profiles import examples, scaled
+from conformance.plugin.profiles import examples, machine, scaled
 from conformance.spec import covers, expect_error, require
 from conformance.strategies.owners import owner_families, owner_pairs
 
@@ -52,7 +52,7 @@ pytestmark = pytest.mark.conformance_target("store")
 def test_owner_isolation_probe_machine(harness: Harness) -> None:
     assert settings.default is not None  # Hypothesis always has a profile loaded (its own default at least)
     budget = settings(max_examples=scaled(30), stateful_step_count=settings.default.stateful_step_count // 2)
-    run_state_machine_as_test(OwnerIsolationMachine.for_harness(harness), settings=budget)
+    run_state_machine_as_test(machine(OwnerIsolationMachine.for_harness(harness)), settings=budget)
 
 
 STATES = ("working", "input_required", "with a result", "completed", "failed", "cancelled", "expired")
