@@ -19,6 +19,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -26,13 +27,23 @@ sys.path.insert(0, str(ROOT))
 from testbed.backends import broken as broken_backends  # noqa: E402
 from testbed.stores import broken as broken_stores  # noqa: E402
 
-FIXED = {"--backend": "reference_backend:InMemoryBackend", "--store": "reference_backend:in_memory_task_store"}
+FIXED = {"--backend": "reference_backend:InMemoryBackend", "--store": "reference_backend:in_memory_task_store",
+         "--backend-command": "reference_backend:InMemoryBackend"}
 
 
-def entries() -> list[tuple[str, str, type]]:
-    return [("--backend", f"testbed.backends.broken:{c.__name__}", c) for c in broken_backends.GALLERY] + [
-        ("--store", f"testbed.stores.broken:{c.__name__}", c) for c in broken_stores.GALLERY
-    ]
+def entries(unsteered: bool) -> list[tuple[str, str, Any]]:
+    """The in-memory galleries; with ``unsteered``, the races on threads and the broken wire variants instead."""
+    if not unsteered:
+        return [("--backend", f"testbed.backends.broken:{c.__name__}", c) for c in broken_backends.GALLERY] + [
+            ("--store", f"testbed.stores.broken:{c.__name__}", c) for c in broken_stores.GALLERY
+        ]
+    from testbed.backends.threaded import ThreadedReadThenWritePut
+    from testbed.stores.threaded import ThreadedQuotaCheckThenCreate
+    from testbed.wire.examples import GALLERY
+
+    return [("--backend", "testbed.backends.threaded:ThreadedReadThenWritePut", ThreadedReadThenWritePut),
+            ("--store", "testbed.stores.threaded:ThreadedQuotaCheckThenCreate", ThreadedQuotaCheckThenCreate)] + [
+        ("--backend-command", variant.command(), variant) for variant in GALLERY]
 
 
 def run_script(script: Path, *args: str) -> tuple[int, float]:
@@ -46,11 +57,13 @@ def main() -> None:
     parser.add_argument("--only", nargs="*", default=None)
     parser.add_argument("--first-only", action="store_true", help="run only each entry's first script")
     parser.add_argument("--shrink", default="yes", choices=["yes", "no"])
+    parser.add_argument("--unsteered", action="store_true", help="races on threads and the wire variants (node, rust)")
     args = parser.parse_args()
     rows, replays = [], []
     totals = {"entries": 0, "scripts": 0, "reproduced": 0, "first_reproduced": 0, "fixed_zero": 0}
-    for flag, spec, broken in entries():
-        if args.only and broken.__name__ not in args.only:
+    for flag, spec, broken in entries(args.unsteered):
+        name = getattr(broken, "__name__", None) or f"{broken.language} {broken.name}"
+        if args.only and name not in args.only:
             continue
         with tempfile.TemporaryDirectory() as scratch:
             out = Path(scratch) / "repro"
@@ -67,7 +80,7 @@ def main() -> None:
         totals["first_reproduced"] += bool(codes and codes[0][0] == 1)
         totals["fixed_zero"] += fixed[0] == 0
         replays += [seconds for _, seconds in codes]
-        rows.append(f"| {broken.__name__} | {broken.violates} | {len(scripts)} | {reproduced} | "
+        rows.append(f"| {name} | {broken.violates} | {len(scripts)} | {reproduced} | "
                     f"{'yes' if fixed[0] == 0 else f'NO ({fixed[0]})'} | {max((s for _, s in codes), default=0):.1f} |")
         print(rows[-1], file=sys.stderr, flush=True)
     print("| entry | clause | scripts | reproduced (exit 1) | exit 0 against the fixed reference | slowest replay (s) |")

@@ -39,7 +39,7 @@ _CI_PHASES = (Phase.explicit, Phase.generate, Phase.target, Phase.shrink)
 #: What each profile sets whatever profile it is built on: the kit's own keys.
 _KEYS: dict[str, dict[str, Any]] = {
     # A pre-commit hook: seconds on the reference backend, every test run on a few examples.
-    "smoke": dict(max_examples=6, stateful_step_count=10, derandomize=True, report_multiple_bugs=False, phases=_CI_PHASES),
+    "smoke": dict(max_examples=4, stateful_step_count=8, derandomize=True, report_multiple_bugs=False, phases=_CI_PHASES),
     # report_multiple_bugs=False: shrink the first bug found, fast; thorough reports every distinct one.
     "ci": dict(max_examples=CI_EXAMPLES, stateful_step_count=40, derandomize=True, report_multiple_bugs=False, phases=_CI_PHASES),
     "thorough": dict(max_examples=1000, stateful_step_count=100, derandomize=False, report_multiple_bugs=True,

@@ -97,6 +97,8 @@ class VerdictCollector:
     @pytest.hookimpl(wrapper=True)
     def pytest_runtest_makereport(self, item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
         """Attach the clauses to the report (user_properties survive xdist) and quote them in the failure."""
+        if call.excinfo is not None:
+            hide_kit_frames()  # the suite's imports came after configure: mark them before the traceback is drawn
         report = yield
         calls = self.counters.calls.take()  # the calls this phase made into the target (setup, call or teardown)
         if calls:
