@@ -97,7 +97,8 @@ def test_postgres_races_are_caught_by_the_race_machines_and_shrunk(pytester: pyt
         clause=broken.races,
     )
     # The tiny history may be reported under CC-1 or under the one-line check it trips first (CC-3, CC-4).
-    caught = [t for t in verdict["tests"].values() if "evidence" in t and any(c.startswith("CC-") for c in t.get("violated", []))]
+    # A race's evidence names its clients and calls (every failure's also holds its failing calls and script).
+    caught = [t for t in verdict["tests"].values() if "clients" in t.get("evidence", {}) and any(c.startswith("CC-") for c in t.get("violated", []))]
     clients, calls = TINY_HISTORY
     assert any(t["evidence"]["clients"] <= clients and t["evidence"]["calls"] <= calls for t in caught), (
         f"{broken.__name__} was shown only in large histories: {[t['evidence'] for t in caught]}"
