@@ -660,7 +660,7 @@ def concurrent_calls(steps: list[dict[str, Any]]) -> int:
 
 
 #: Attempts and seconds a replay may take: more for concurrent calls, whose interleaving the loop picks.
-SEQUENTIAL_BUDGET, CONCURRENT_BUDGET = (200, 20.0), (1000, 30.0)
+SEQUENTIAL_BUDGET, CONCURRENT_BUDGET = (1000, 20.0), (1000, 30.0)
 #: A replay that differs at the same call in the same way this many times running is a target that now answers
 #: otherwise, not a target choosing differently: stop there.
 SETTLED = 3
