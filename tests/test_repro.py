@@ -59,6 +59,21 @@ def test_versions_match_up_to_a_renaming_that_keeps_their_order() -> None:
     assert shared.differs(_put(2), _put(5)) is not None  # two recorded versions cannot become one
 
 
+def test_a_listing_in_another_order_or_a_reworded_backend_error_is_the_same_answer() -> None:
+    from conformance.contract import NotFoundError, TaskNotFoundError, VersionedRecord
+
+    a, b = ("a", VersionedRecord(b"1", 1)), ("b", VersionedRecord(b"2", 1))
+    listed = observe("backend", "list_by_prefix", [a, b], None, None, set())
+    assert Renaming().differs(listed, observe("backend", "list_by_prefix", (b, a), None, None, set())) is None
+    assert Renaming().differs(listed, observe("backend", "list_by_prefix", [a], None, None, set())) is not None
+    worded, reworded = NotFoundError("k"), NotFoundError("k")
+    reworded.args = ("no such key",)
+    assert Renaming().differs(observe("backend", "get", None, worded, None, set()),
+                              observe("backend", "get", None, reworded, None, set())) is None
+    store = [observe("store", "get", None, TaskNotFoundError("t", message), None, set()) for message in ("not found", "gone")]
+    assert Renaming().differs(*store) is not None  # a store's wording is judged (TS-7: another owner's task reads as missing)
+
+
 def test_an_error_is_judged_by_its_type_figures_and_message() -> None:
     from conformance.contract import NotFoundError, VersionConflictError
 

@@ -254,7 +254,8 @@ def _backend_answer(method: str, result: Any) -> Any:
     if method == "list_by_prefix":
         if not isinstance(result, (list, tuple)):  # a list or a tuple: SPEC BK-2 lets a backend answer either
             return _other(result)
-        return ["listed", [_listed(item) for item in result]]
+        # In any order (BK-12): compared sorted, so a backend listing in hash or scan order replays alike.
+        return ["listed", sorted((_listed(item) for item in result), key=lambda shown: json.dumps(shown, sort_keys=True))]
     if method == "delete":
         return ["bool", result] if type(result) is bool else _other(result)
     return ["count", result] if type(result) is int else _other(result)
@@ -317,9 +318,11 @@ def _error(error: BaseException) -> Any:
 
     if not isinstance(error, (StorageError, TaskError)):
         return ["raises", type(error).__name__]
+    # A backend's error is judged by its figures (BK-3), its wording is free; a store's message is judged too (TS-2, TS-7).
+    worded = isinstance(error, TaskError)
     figures: dict[str, Any] = {}
     for name, value in sorted(vars(error).items()):
-        if name.startswith(("_", "conformance_")):  # private, or the kit's own note on the error
+        if name.startswith(("_", "conformance_")) or (name == "message" and not worded):  # private, the kit's note, free text
             continue
         if name in _ERROR_VERSIONS and type(value) is int:
             figures[name] = ["ver", value]
@@ -328,7 +331,8 @@ def _error(error: BaseException) -> Any:
         else:
             figures[name] = ["value", encode(value)]
     chained = error.__cause__ is not None or (error.__context__ is not None and not error.__suppress_context__)
-    return ["raises", type(error).__name__, figures, ["message", _safe_repr(str(error), 2000)], chained]
+    message = ["message", _safe_repr(str(error), 2000)] if worded else None
+    return ["raises", type(error).__name__, figures, message, chained]
 
 
 def _is_task(answer: Any) -> bool:
