@@ -162,33 +162,31 @@ def covers(*clause_ids: str) -> Callable[[F], F]:
 UNEXPECTED = "conformance_unexpected"
 
 
-def clauses_of_exception(exc: BaseException) -> list[str]:
-    """Clauses named by a failure, looking inside exception groups (Hypothesis reports several bugs as one).
+def violations(exc: BaseException) -> list[tuple[ContractViolation, bool]]:
+    """The violations a failure names, each with whether it is a refused setup call, looking inside exception groups
+    (Hypothesis reports several bugs as one).
 
     An error the target raised that no check expected names the clause of the call that
     raised it (``UNEXPECTED``), not the test's: the test never reached its own check.
     """
     if isinstance(exc, ContractViolation):
-        return [exc.clause]
+        return [(exc, False)]
     unexpected = getattr(exc, UNEXPECTED, None)
     if isinstance(unexpected, ContractViolation):
-        return [unexpected.clause]
+        return [(unexpected, True)]
     if isinstance(exc, BaseExceptionGroup):
-        found: list[str] = []
-        for inner in exc.exceptions:
-            found.extend(clauses_of_exception(inner))
-        return found
+        return [found for inner in exc.exceptions for found in violations(inner)]
     return []
+
+
+def clauses_of_exception(exc: BaseException) -> list[str]:
+    """Clauses named by a failure (``violations``)."""
+    return [violation.clause for violation, _setup in violations(exc)]
 
 
 def setup_failures(exc: BaseException) -> list[str]:
     """The "could not set up" lines of a failure: target errors no check expected."""
-    unexpected = getattr(exc, UNEXPECTED, None)
-    if isinstance(unexpected, ContractViolation):
-        return [unexpected.detail]
-    if isinstance(exc, BaseExceptionGroup):
-        return [line for inner in exc.exceptions for line in setup_failures(inner)]
-    return []
+    return [violation.detail for violation, setup in violations(exc) if setup]
 
 
 def unique(items: Iterable[str]) -> list[str]:

@@ -23,7 +23,6 @@ from conformance.harness.target import Target
 from conformance.report import markdown, repro, terminal
 from conformance.report.baseline import Baseline
 from conformance.report.repro import TargetSource
-from conformance.spec import ContractViolation
 
 CLAUSES_PROPERTY = "conformance_clauses"
 COVERS_PROPERTY = "conformance_covers"
@@ -292,17 +291,8 @@ def _first_message(failure: BaseException | None) -> str:
     """The first violation's message in a failure (Hypothesis may report several as a group)."""
     if failure is None:
         return ""
-    if isinstance(failure, ContractViolation):
-        return str(failure)
-    unexpected = getattr(failure, spec.UNEXPECTED, None)
-    if isinstance(unexpected, ContractViolation):
-        return str(unexpected)
-    if isinstance(failure, BaseExceptionGroup):
-        for inner in failure.exceptions:
-            found = _first_message(inner)
-            if found:
-                return found
-    return f"{type(failure).__name__}: {failure}"
+    named = spec.violations(failure)
+    return str(named[0][0]) if named else f"{type(failure).__name__}: {failure}"
 
 
 class VerdictFirst:
