@@ -20,17 +20,11 @@ from conformance.contract.store import StoreConfig
 from conformance.contract.task import TaskRecord
 from conformance.contract.task_errors import ConcurrentModificationError
 from conformance.models import kv, tasks
+from conformance.models.operation import by_method
 
 #: The model operation of each contract method (their fields follow the method's parameters).
-BACKEND_OPERATIONS: dict[str, type[Any]] = {
-    "get": kv.Get, "put": kv.Put, "put_if_version": kv.PutIfVersion, "delete": kv.Delete,
-    "list_by_prefix": kv.ListByPrefix, "cleanup_expired": kv.CleanupExpired,
-}
-STORE_OPERATIONS: dict[str, type[Any]] = {
-    "create": tasks.Create, "get": tasks.Get, "update_status": tasks.UpdateStatus, "set_variables": tasks.SetVariables,
-    "set_result": tasks.SetResult, "get_result": tasks.GetResult, "complete_with_result": tasks.CompleteWithResult,
-    "list": tasks.ListTasks, "cancel": tasks.Cancel, "cleanup_expired": tasks.CleanupExpired,
-}
+BACKEND_OPERATIONS = by_method(kv.KVOperation)
+STORE_OPERATIONS = by_method(tasks.TaskOperation)
 #: Seconds the search may take per replay before it gives up (an undecided history is no proof).
 BUDGET = 10.0
 
@@ -98,7 +92,7 @@ def _operation(contract: str, call: ReplayedCall) -> tuple[Any, Any] | None:
     if kind is None or (kind is tasks.ListTasks and len(call.args) > 1 and call.args[1] is not None):
         return None
     try:
-        op = kind(*call.args)
+        op: Any = kind(*call.args)
     except TypeError:  # arguments the contract does not take: nothing the model can judge
         return None
     if call.lost:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import enum
 import re
+import typing
 from typing import Any, ClassVar
 
 
@@ -36,9 +37,10 @@ class Operation:
     #: Fields that record what was observed rather than what was asked (not part of the call).
     hidden: ClassVar[tuple[str, ...]] = ()
 
-    def name(self) -> str:
+    @classmethod
+    def name(cls) -> str:
         """The contract method this operation calls."""
-        return self.method or re.sub(r"(?<!^)(?=[A-Z])", "_", type(self).__name__).lower()
+        return cls.method or re.sub(r"(?<!^)(?=[A-Z])", "_", cls.__name__).lower()
 
     def arguments(self) -> tuple[tuple[Any, ...], dict[str, Any]]:
         """The call's positional and keyword arguments, in the contract's order (the field order)."""
@@ -61,3 +63,8 @@ class Operation:
 
     def describe(self) -> str:
         return describe_call(self.name(), *self.arguments())
+
+
+def by_method(operations: Any) -> dict[str, type[Operation]]:
+    """The operation classes of a union (``kv.KVOperation``, ``tasks.TaskOperation``) by the contract method each calls."""
+    return {kind.name(): kind for kind in typing.get_args(operations)}
