@@ -112,11 +112,6 @@ class CallLog:
         if call is not None:
             call.lost, call.end = "timeout", next(self._ticks)
 
-    def instances(self) -> list[Instance]:
-        """The instances the segment's calls were made on, in the order opened."""
-        seen = {id(c.instance): c.instance for c in self.calls}
-        return sorted(seen.values(), key=lambda i: i.number)
-
 
 def example_context() -> object:
     """The Hypothesis example running on this thread, if any: each one is a new segment of the log."""

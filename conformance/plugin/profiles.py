@@ -150,7 +150,7 @@ def _active() -> settings:
 
 
 def factor() -> Fraction:
-    """How the active profile's budgets compare with ci's: thorough's are a whole multiple (16), smoke's a fraction (6/60).
+    """How the active profile's budgets compare with ci's: thorough's are a whole multiple (16), smoke's a fraction (4/60).
 
     Whole multiples upwards keep thorough's budgets what they were before smoke existed.
     """

@@ -560,15 +560,36 @@ class _SameIds:
         uuid.uuid4 = self.real
 
 
-async def attempt(case: dict[str, Any], target: Target, jitter: random.Random | None) -> Outcome:
+@dataclasses.dataclass(frozen=True)
+class Plan:
+    """What every attempt replays, worked out once per script: the calls in start order, the calls each waits for
+    (those that returned before it started), the injected clock's instants, how many calls overlapped, and the
+    task ids to hand back (``_SameIds``)."""
+
+    case: dict[str, Any]
+    steps: list[dict[str, Any]]
+    waits: list[list[int]]
+    clocks: set[int]
+    overlapping: int
+    ids: list[uuid.UUID]
+
+
+def plan(case: dict[str, Any]) -> Plan:
+    """A case's plan: worked out once, so each of up to a thousand attempts only replays."""
+    steps = sorted(case["steps"], key=lambda s: s["s"])
+    waits = [[before for before, other in enumerate(steps) if other["e"] is not None and other["e"] < step["s"]] for step in steps]
+    return Plan(case, steps, waits, {step["t"] for step in steps if step["t"] is not None}, concurrent_calls(steps),
+                recorded_ids(case) if not case.get("command") else [])
+
+
+async def attempt(plan: Plan, target: Target, jitter: random.Random | None) -> Outcome:
     """Replay every call once on fresh instances; the outcome names the first answer that differed."""
-    ids = recorded_ids(case) if not case.get("command") else []
-    with _SameIds(ids):
-        return await _attempt(case, target, jitter)
+    with _SameIds(plan.ids):
+        return await _attempt(plan, target, jitter)
 
 
-async def _attempt(case: dict[str, Any], target: Target, jitter: random.Random | None) -> Outcome:
-    clocks = {step["t"] for step in case["steps"] if step["t"] is not None}
+async def _attempt(plan: Plan, target: Target, jitter: random.Random | None) -> Outcome:
+    case, steps, clocks = plan.case, plan.steps, plan.clocks
     renaming, outcome = Renaming(), Outcome()
     ticks = itertools.count(1)
     instances: dict[int, tuple[Any, Clock | None]] = {}
@@ -581,14 +602,12 @@ async def _attempt(case: dict[str, Any], target: Target, jitter: random.Random |
             made, closer = await target.open(clock, decode(spec["injected"]))
             instances[spec["number"]] = (made, clock)
             closers.append(closer)
-        steps = sorted(case["steps"], key=lambda s: s["s"])
         finished = [anyio.Event() for _ in steps]
 
         async def run(index: int) -> None:
             step = steps[index]
-            for before, other in enumerate(steps):
-                if other["e"] is not None and other["e"] < step["s"]:
-                    await finished[before].wait()
+            for before in plan.waits[index]:
+                await finished[before].wait()
             if jitter is not None:
                 for _ in range(jitter.randrange(3)):
                     await anyio.lowlevel.checkpoint()
@@ -621,7 +640,7 @@ async def _attempt(case: dict[str, Any], target: Target, jitter: random.Random |
         async with anyio.create_task_group() as group:
             for index in range(len(steps)):
                 group.start_soon(run, index)
-        if outcome.first_difference is not None and concurrent_calls(steps):
+        if outcome.first_difference is not None and plan.overlapping:
             outcome.broken = _checked(case, outcome, instances, clocks)
     finally:
         for closer in reversed(closers):
@@ -684,7 +703,8 @@ def main(case: dict[str, Any], argv: list[str] | None = None) -> int:
     if os.path.isdir(case.get("cwd") or ""):
         os.chdir(case["cwd"])
         sys.path.insert(0, case["cwd"])
-    overlapping = concurrent_calls(case["steps"])
+    planned = plan(case)
+    overlapping = planned.overlapping
     attempts, budget = CONCURRENT_BUDGET if overlapping else SEQUENTIAL_BUDGET
     print(f"replaying {len(case['steps'])} call(s) of the failing run of {case['test']}")
     print(f"against {case['target']} on {case['loop']}")
@@ -706,7 +726,7 @@ def main(case: dict[str, Any], argv: list[str] | None = None) -> int:
         for number in range(1, attempts + 1):
             jitter = random.Random(number) if overlapping and number > 1 else None
             try:
-                outcome = anyio.run(attempt, case, target, jitter, backend=case["loop"])
+                outcome = anyio.run(attempt, planned, target, jitter, backend=case["loop"])
             except Exception as exc:  # the factory or a teardown raised: say so, do not call it fixed
                 cause: BaseException = exc
                 while isinstance(cause, BaseExceptionGroup) and len(cause.exceptions) == 1:
