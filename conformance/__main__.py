@@ -57,8 +57,7 @@ def pytest_arguments(args: argparse.Namespace, report: str, extra: list[str]) ->
 def exit_status(verdict: dict[str, Any]) -> int:
     """1 if a MUST clause is violated, a baseline entry is stale or nothing ran; else 0."""
     musts = [c for c in verdict["violated"] if verdict["clauses"][c]["level"] in ("MUST", None)]
-    nothing_ran = not any(t["outcome"] in ("passed", "failed", "known failure") for t in verdict["tests"].values())
-    return 1 if musts or verdict.get("stale") or nothing_ran else 0
+    return 1 if musts or verdict.get("stale") or not verdict["executed"] else 0
 
 
 def main(argv: list[str] | None = None) -> int:

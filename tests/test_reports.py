@@ -106,7 +106,7 @@ def test_check_command_passes_a_should_failure_and_refuses_a_bad_target(pytester
     from conformance.__main__ import exit_status
 
     def verdict(level: str, status: str) -> dict[str, object]:
-        return {"violated": ["X-1"] if status == "violated" else [], "stale": [],
+        return {"violated": ["X-1"] if status == "violated" else [], "stale": [], "executed": 1,
                 "clauses": {"X-1": {"level": level, "status": status}}, "tests": {"t": {"outcome": "failed"}}}
 
     assert exit_status(verdict("SHOULD", "violated")) == 0  # reported, not fatal: SPEC.md's levels

@@ -234,6 +234,7 @@ class VerdictCollector:
             "profile": self.run.profile,
             "seed": self.run.seed,
             "replay": self.run.replay().removeprefix("replay: "),
+            "executed": self.executed(),
             "verdict": "fail" if violated or stale or not self.executed() else "pass",
             "violated": violated,
             "stale": stale,
