@@ -35,6 +35,8 @@ JUNIT_CLAUSE, JUNIT_VIOLATES, JUNIT_REPRODUCTION = "clause", "violates", "reprod
 KNOWN = "known failure"
 #: A clause's status when the baseline lists it and it passed.
 STALE = "stale baseline"
+#: Every status a clause can have, in the order the verdict counts them.
+STATUSES = ("met", "violated", KNOWN, STALE, "skipped", "not run", "reference only")
 #: The package's own code: its frames are hidden from a failure's traceback, except the suite's tests.
 _KIT = Path(__file__).resolve().parent.parent
 
@@ -235,6 +237,7 @@ class VerdictCollector:
             "seed": self.run.seed,
             "replay": self.run.replay().removeprefix("replay: "),
             "executed": self.executed(),
+            "counts": {status: n for status in STATUSES if (n := sum(c["status"] == status for c in clauses.values()))},
             "verdict": "fail" if violated or stale or not self.executed() else "pass",
             "violated": violated,
             "stale": stale,

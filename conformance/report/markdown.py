@@ -36,10 +36,7 @@ def render(verdict: dict[str, Any]) -> str:
         lines.append(f"- replay: `{verdict['replay']}`")
     if verdict["calls"]:
         lines.append("- calls made: " + ", ".join(f"{n:,} {c}" for c, n in verdict["calls"].items()))
-    counts: dict[str, int] = {}
-    for clause in verdict["clauses"].values():
-        counts[clause["status"]] = counts.get(clause["status"], 0) + 1
-    lines.append("- clauses: " + ", ".join(f"{n} {status}" for status, n in counts.items()))
+    lines.append("- clauses: " + ", ".join(f"{n} {status}" for status, n in verdict["counts"].items()))
     lines += ["", "| clause | level | verdict | rule |", "|---|---|---|---|"]
     for clause_id, clause in verdict["clauses"].items():
         lines.append(f"| {clause_id} | {clause['level'] or ''} | {MARKS.get(clause['status'], clause['status'])} | {_cell(clause['title'] or '')} |")
