@@ -111,6 +111,19 @@ def test_a_thorough_runs_seed_is_printed_and_replays_it(pytester: pytest.Pyteste
     assert replayed["violated"] == drawn["violated"]  # the machine may meet the case folding in a listing first (BK-12)
 
 
+@pytest.mark.parametrize("ci_variable", ["", "true"])
+def test_the_kit_runs_alike_where_hypothesis_sees_a_ci_variable(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch,
+                                                                 ci_variable: str) -> None:
+    """Hypothesis loads its own "ci" profile under a CI variable (blob printing on, no database); nobody chose it, so the kit ignores it."""
+    monkeypatch.delenv("CI", raising=False)
+    if ci_variable:
+        monkeypatch.setenv("CI", ci_variable)
+    result, verdict = run_kit(pytester, *CASE_FOLDING, "--conformance-profile=thorough")
+    assert result.ret == pytest.ExitCode.TESTS_FAILED and verdict is not None and "BK-13" in verdict["violated"]
+    assert "reproduce_failure" not in result.stdout.str(), "a blob pointing into the installed kit"
+    assert any((Path(pytester.path) / ".hypothesis" / "examples").rglob("*")), "thorough saved no failure in Hypothesis' default database"
+
+
 def test_thorough_workers_share_a_database_whose_failure_ci_replays_first(pytester: pytest.Pytester) -> None:
     """The scale-out recipe: thorough on two xdist workers saves what it finds; a ci run on the same database replays it first."""
     database = Path(pytester.path) / "conformance-db"

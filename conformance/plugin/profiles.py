@@ -124,7 +124,21 @@ def load_over_active(name: str, *, shrink: bool = True, seed: int | None = None,
     if chosen.startswith("conformance-"):
         load(name, shrink=shrink, seed=seed, database=database)
         return
-    load(name, shrink=shrink, seed=seed, database=database, parent=_active(), user_profile=chosen != "default")
+    parent, hypothesis_ci = _active(), _is_hypothesis_ci(chosen)
+    if hypothesis_ci:
+        # Hypothesis loads its own "ci" profile wherever a CI variable is set: nobody chose it, and
+        # the kit runs the same on a laptop and in CI (print_blob off; thorough's default database).
+        parent = settings(parent, database=settings.get_profile("default").database)
+    load(name, shrink=shrink, seed=seed, database=database, parent=parent, user_profile=chosen != "default" and not hypothesis_ci)
+
+
+#: Hypothesis' own "ci" profile, as registered when it was imported (a user may register another "ci").
+_HYPOTHESIS_CI = settings.get_profile("ci")
+
+
+def _is_hypothesis_ci(chosen: str) -> bool:
+    """Whether the active profile is Hypothesis' built-in "ci" one, which it loads itself under a CI variable."""
+    return chosen == "ci" and settings.get_profile("ci") is _HYPOTHESIS_CI
 
 
 #: The marker a suite test names its example budget with, in examples of the ci profile.
