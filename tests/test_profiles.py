@@ -8,8 +8,11 @@ keeps its settings under the kit's.
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
+import subprocess
+import sys
 from collections.abc import Iterator
 from fnmatch import fnmatch
 from pathlib import Path
@@ -231,3 +234,18 @@ def test_a_redis_database_is_shared_between_runs(pytester: pytest.Pytester, redi
     again, replayed = run_kit(pytester, *CASE_FOLDING, f"--conformance-database={redis_url}", "--hypothesis-show-statistics")
     assert replayed is not None and "BK-13" in replayed["violated"], again.stdout.str()[-3000:]
     again.stdout.fnmatch_lines([f"{ROUND_TRIP}:", "*during reuse phase*", "*0 passing examples, 1 failing examples*"])
+
+
+def test_two_sessions_in_one_process_each_apply_their_budget(tmp_path: Path) -> None:
+    """A mutation tool runs the suite many times in one process: the second session re-applies the kit's settings, seed included."""
+    program = f"""
+import sys, pytest
+args = ["-p", "no:cacheprovider", "-q", "{REFERENCE}", "-k", "lookalike_keys", "-W", "ignore::DeprecationWarning"]
+first = pytest.main([*args, "--conformance-profile=thorough", "--conformance-seed=7"])
+second = pytest.main([*args, "--conformance-profile=smoke"])
+sys.exit(10 * int(first) + int(second))
+"""
+    ran = subprocess.run([sys.executable, "-c", program], cwd=tmp_path, capture_output=True, text=True, timeout=300,
+                         env={**os.environ, "PYTHONPATH": str(ROOT)}, check=False)
+    assert ran.returncode == 0, ran.stdout[-3000:] + ran.stderr[-2000:]
+    assert ran.stdout.count("1 passed") == 2, ran.stdout[-3000:]

@@ -205,6 +205,20 @@ def apply_budgets(items: Iterable[pytest.Item]) -> None:
         done.add(id(test))
         marker = item.get_closest_marker(EXAMPLES_MARKER)
         budget = active.max_examples if marker is None else scaled(int(marker.args[0]))
+        _undo_budget(test)
         if _seed is not None:
             hypothesis.seed(_seed)(test)  # first: @seed gives the test database=None, and the settings below put the run's back
         settings(active, max_examples=budget)(test)
+        test._conformance_budget = True
+
+
+def _undo_budget(test: Any) -> None:
+    """Take off the settings and seed an earlier session in this process put on ``test``.
+
+    A second pytest session in one process (``pytester.runpytest``, a mutation tool running the
+    suite per mutant) imports nothing again: the suite's functions still carry the first session's
+    budget, which Hypothesis refuses to overwrite. Only what the kit itself applied is taken off.
+    """
+    if getattr(test, "_conformance_budget", False):
+        del test._hypothesis_internal_settings_applied
+        test._hypothesis_internal_use_seed = None  # as @given leaves it
