@@ -376,8 +376,12 @@ def test_complete_with_result_takes_only_terminal_statuses(store: SyncStore) -> 
     not_terminal: tuple[Any, ...] = (W, I, "working", "input_required", "done", None)  # hostile: None is not a status at all
     for status in not_terminal:
         for task_id, whose in ((task.task_id, "a live task"), (uuid.uuid4().hex, "a never-issued id"), (theirs.task_id, "another owner's task")):
-            expect_error("TS-14", InvalidTransitionError, lambda: store.complete_with_result(task_id, OWNER, status, None, 1),
-                         f"complete_with_result with the non-terminal status {status!r} on {whose} (refused before the task is read)")
+            error = expect_error("TS-14", InvalidTransitionError, lambda: store.complete_with_result(task_id, OWNER, status, None, 1),
+                                 f"complete_with_result with the non-terminal status {status!r} on {whose} (refused before the task is read)")
+            if isinstance(status, TaskStatus) or status in ("working", "input_required"):
+                # TS-2: the refusal names the status asked for; .current is free (the task may not have been read).
+                require("TS-14", error.requested == TaskStatus(status),
+                        f"complete_with_result({status!r}) refused with .requested={error.requested!r}; expected {TaskStatus(status)!r}")
     require("TS-14", store.get(task.task_id, OWNER) == task and store.get(theirs.task_id, "bob") == theirs,
             "refused complete_with_result calls changed a task")
     for terminal in TERMINAL:
