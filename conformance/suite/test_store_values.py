@@ -304,12 +304,14 @@ def _values_must_be_plain_json(store: SyncStore) -> None:
         require("TS-11", error.reason == "number", f"{method} of 10**5000 was refused with reason {error.reason!r}, expected 'number'")
     not_maps: tuple[Any, ...] = (None, [("a", 1)], "a=1", {1: "a"}, {None: 1}, 5)  # hostile: none is a map of names to values
     for not_a_map in not_maps:
-        refused("TS-11", store, task.task_id, VariableValidationError, lambda: store.set_variables(task.task_id, OWNER, not_a_map),
-                 f"set_variables with {not_a_map!r} instead of a map of names to values")
+        error = refused("TS-11", store, task.task_id, VariableValidationError, lambda: store.set_variables(task.task_id, OWNER, not_a_map),
+                        f"set_variables with {not_a_map!r} instead of a map of names to values")
+        require("TS-11", error.reason == "type", f"set_variables with {not_a_map!r} was refused with reason {error.reason!r}, expected 'type'")
     not_messages: tuple[Any, ...] = (5, b"msg", ["m"])  # hostile: none is a string
     for message in not_messages:
-        refused("TS-11", store, task.task_id, VariableValidationError,
-                 lambda: store.update_status(task.task_id, OWNER, TaskStatus.WORKING, message), f"update_status with the message {message!r}")
+        error = refused("TS-11", store, task.task_id, VariableValidationError,
+                        lambda: store.update_status(task.task_id, OWNER, TaskStatus.WORKING, message), f"update_status with the message {message!r}")
+        require("TS-11", error.reason == "type", f"update_status with the message {message!r} was refused with reason {error.reason!r}, expected 'type'")
     edges = {"max": 2**64 - 1, "min": -(2**63), "big": 1e308, "tiny": 5e-324, "negzero": -0.0, "odd": "\u2028\x00\"\\",
              "key": {"": "", "🔑": []}, "bools": [True, False, 1, 0, 1.0], "null": [None]}
     written = store.set_variables(task.task_id, OWNER, edges)
