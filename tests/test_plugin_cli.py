@@ -275,3 +275,14 @@ def test_security_marker_selects_exactly_the_sec_gate(pytester: pytest.Pytester,
     if flag.startswith("--store"):  # SEC-1 and SEC-2 are a backend's own half of isolation
         expected -= {"SEC-1", "SEC-2"}
     assert met == expected, verdict["clauses"]
+
+
+def test_rules_run_simplest_first_and_whole_contract_machines_last(pytester: pytest.Pytester) -> None:
+    """Each rule's own tests in section order (BK, TS, SEC, CC), then the machines, which trip over anything (``-x`` stops sooner)."""
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "--backend=reference_backend:InMemoryBackend", "--collect-only", "-q")
+    names = [line.split("::")[-1] for line in result.outlines if "::" in line]
+    machines = [i for i, name in enumerate(names) if name.startswith(("test_backend_agrees_with_model", "test_store_agrees_with_model"))]
+    races = [i for i, name in enumerate(names) if "linearizable" in name or "races_under_load" in name]
+    first_store = names.index("test_store_offers_the_task_store_methods[asyncio]")
+    assert len(machines) == 2 and races and min(machines) > max(races), names
+    assert names.index("test_fresh_instance_is_empty[asyncio]") < first_store < min(races), names
