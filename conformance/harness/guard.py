@@ -17,6 +17,7 @@ from functools import partial
 from typing import Any, Generic, TypeVar
 
 import anyio
+import anyio.lowlevel
 
 from conformance.contract.backend import VersionedRecord
 from conformance.contract.task import TaskPage, TaskRecord, TaskStatus
@@ -90,7 +91,25 @@ class Checked:
 
 
 class CheckedBackend(Checked):
-    """A StorageBackend behind the kit: what the kit's store and concurrent programs await."""
+    """A StorageBackend behind the kit: what the kit's store and concurrent programs await.
+
+    ``yields``: every call ends at a switch point, as a call over a network does. Beneath the
+    kit's store: over a backend that never yields (a dict in memory) a store call would run
+    whole, so the store's own races (a read, then a compare-and-swap another call got in
+    before) could never happen, and the backend's CAS would never meet them.
+    """
+
+    def __init__(self, raw: Any, timeout: float, rules: AnswerRules, counters: RunCounters | None = None, *,
+                 yields: bool = False) -> None:
+        super().__init__(raw, timeout, rules, counters)
+        self.yields = yields
+
+    async def invoke(self, method: str, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return await super().invoke(method, *args, **kwargs)
+        finally:
+            if self.yields:
+                await anyio.lowlevel.cancel_shielded_checkpoint()
 
     async def get(self, key: str) -> VersionedRecord:
         record: VersionedRecord = await self.invoke("get", key)

@@ -148,7 +148,7 @@ class Harness:
             instance = self.open_raw(clock=clock, config=config, security=security)
         else:
             raw_backend = self.open_raw(clock=clock if self.controls_time else None)
-            backend = CheckedBackend(raw_backend, self.timeout, BACKEND_RULES, self.counters)
+            backend = CheckedBackend(raw_backend, self.timeout, BACKEND_RULES, self.counters, yields=True)
             instance = self.store_over_backend(
                 backend, config=self.fitted(config or StoreConfig()), security=security or SecurityConfig(), clock=clock
             )
