@@ -286,3 +286,22 @@ def test_rules_run_simplest_first_and_whole_contract_machines_last(pytester: pyt
     first_store = names.index("test_store_offers_the_task_store_methods[asyncio]")
     assert len(machines) == 2 and races and min(machines) > max(races), names
     assert names.index("test_fresh_instance_is_empty[asyncio]") < first_store < min(races), names
+
+
+def test_the_kit_store_meets_its_own_races_over_a_backend_that_never_yields(pytester: pytest.Pytester) -> None:
+    """A dict in memory never yields, so a store call over it would run whole: the kit ends each backend call at a
+    switch point, and a kit store that turns a lost compare-and-swap into TaskStoreError fails TS-18 over it."""
+    pytester.makeconftest("""
+from conformance import VersionConflictError
+from conformance.taskstore.generic import GenericTaskStore
+
+_call = GenericTaskStore._call
+
+async def _conflicts_become_backend_failures(self, method, *args, passing=()):
+    return await _call(self, method, *args, passing=tuple(p for p in passing if p is not VersionConflictError))
+
+GenericTaskStore._call = _conflicts_become_backend_failures
+""")
+    result, verdict = run_kit(pytester, "--backend=reference_backend:InMemoryBackend", "-k", "concurrent_writes_lose_no_update")
+    assert verdict is not None and verdict["violated"] == ["TS-18"], result.stdout.str()[-3000:]
+    result.stdout.fnmatch_lines(["*raised TaskStoreError*the only refusal contention may cause is ConcurrentModificationError*"])
