@@ -150,9 +150,9 @@ def save(section: str, data: dict[str, Any], *, quick: bool, seconds: float, mea
     return path
 
 
-def load(section: str) -> dict[str, Any] | None:
+def load(section: str, directory: Path = RESULTS) -> dict[str, Any] | None:
     """A section's saved results, or None if it was never run."""
-    path = RESULTS / f"{section}.json"
+    path = directory / f"{section}.json"
     return json.loads(path.read_text(encoding="utf-8")) if path.exists() else None
 
 

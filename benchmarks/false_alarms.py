@@ -7,7 +7,9 @@ under ci, each run a fresh ``python -m pytest`` process in a fresh directory. A 
 is a finished run whose verdict is not a pass; a run killed at the timeout is counted
 apart (it says nothing about the verdict). The example backends on their engines
 (SQLite at least; the others when their server starts here) run the same way, one run at a
-time (they share a server).
+time (they share a server). A quick run (``quick``) runs every target under ci, but only
+the two reference targets under thorough (one seed), and the engines under ci only: a
+thorough run of the whole kit takes ten minutes or more on a busy two-core machine.
 """
 
 from __future__ import annotations
@@ -30,7 +32,12 @@ class Job:
     engine: str | None = None
 
 
+#: The targets a quick run still runs under thorough.
+QUICK_THOROUGH = ("reference_backend:InMemoryBackend", "reference_backend:in_memory_task_store")
+
+
 def jobs_for(label: str, args: tuple[str, ...], runs: int, engine: str | None = None) -> list[Job]:
+    """``runs`` thorough runs (seeds 1..runs), then one under ci."""
     return [Job(label, args, "thorough", seed, engine) for seed in range(1, runs + 1)] + [Job(label, args, "ci", None, engine)]
 
 
@@ -76,10 +83,12 @@ def rows(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return table
 
 
-def measure(*, runs: int, workers: int, timeout: float, engines: list[str] | None = None) -> dict[str, Any]:
+def measure(*, runs: int, workers: int, timeout: float, quick: bool, engines: list[str] | None = None) -> dict[str, Any]:
     from testbed.backends.correct import CORRECT_TARGETS
 
-    jobs = [job for flag, spec in CORRECT_TARGETS for job in jobs_for(spec, (f"{flag}={spec}",), runs)]
+    jobs = [job for flag, spec in CORRECT_TARGETS
+            for job in jobs_for(spec, (f"{flag}={spec}",), runs if not quick or spec in QUICK_THOROUGH else 0)]
+    jobs.sort(key=lambda job: job.profile != "thorough")  # the long runs first, so the short ones fill in beside them
     results = parallel(lambda job: run_job(job, timeout), jobs, workers)
     skipped: dict[str, str] = {}
     with engine_servers(engine_names() if engines is None else engines) as ready:
@@ -88,10 +97,12 @@ def measure(*, runs: int, workers: int, timeout: float, engines: list[str] | Non
                 skipped[name] = target
                 progress(f"false alarms: engine {name} skipped: {target}")
                 continue
-            results += [run_job(job, timeout) for job in jobs_for(target.backend, tuple(target.args()), runs, name)]
+            results += [run_job(job, timeout) for job in jobs_for(target.backend, tuple(target.args()), 0 if quick else runs, name)]
     table = rows(results)
     return {
         "runs_per_target": runs,
+        "sampled": quick,
+        "quick_thorough": list(QUICK_THOROUGH) if quick else None,
         "timeout": timeout,
         "workers": workers,
         "alarms": sum(row["alarms"] for row in table),
