@@ -76,12 +76,13 @@ class KitRun:
         return "pass" if self.passed else "fail"
 
 
-def run_kit(*args: str, timeout: float | None = None, cwd: Path | None = None) -> KitRun:
+def run_kit(*args: str, timeout: float | None = None, cwd: Path | None = None, keep: int | None = OUTPUT_TAIL) -> KitRun:
     """``python -m pytest -p no:cacheprovider -q --conformance-report=... ARGS`` in a fresh temporary directory.
 
     ``cwd`` runs it elsewhere instead (the temporary directory still holds the report).
     The wall time is the whole subprocess's, start-up included; at ``timeout`` seconds the
     run's process group (the kit and whatever it started) is killed and no verdict is read.
+    ``keep`` is how many of the output's last characters the result holds (None: all of it).
     """
     with tempfile.TemporaryDirectory(prefix="bench-") as tmp:
         report = Path(tmp) / "report.json"
@@ -99,7 +100,7 @@ def run_kit(*args: str, timeout: float | None = None, cwd: Path | None = None) -
             exit_code = None
         seconds = time.perf_counter() - started
         verdict = json.loads(report.read_text()) if exit_code is not None and report.exists() else None
-    return KitRun(tuple(args), seconds, exit_code, verdict, output[-OUTPUT_TAIL:])
+    return KitRun(tuple(args), seconds, exit_code, verdict, output if keep is None else output[-keep:])
 
 
 def progress(message: str) -> None:
