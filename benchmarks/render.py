@@ -64,7 +64,7 @@ def detection_summary(data: dict[str, Any]) -> list[str]:
     lines = []
     for profile, s in data["summary"].items():
         rate = 100 * s["attributed"] / max(1, s["total"])
-        lines.append(f"- detection, {profile}: caught {s['caught']}/{s['total']}, first failure names the bug's clause for "
+        lines.append(f"- detection (in-memory galleries), {profile}: caught {s['caught']}/{s['total']}, first failure names the bug's clause for "
                      f"{s['attributed']}/{s['total']} ({rate:.0f} %); seconds to detect: median {seconds(s['median_seconds'])}, "
                      f"worst {seconds(s['worst_seconds'])} ({s['slowest'] or '-'})"
                      + (f"; {s['timeouts']} not caught within {data['timeout']:.0f} s" if s["timeouts"] else ""))
@@ -77,16 +77,17 @@ def _outcome(run: dict[str, Any], timeout: float) -> str:
     if run["status"] != "caught":
         return run["status"].upper()
     mark = "" if run["attributed"] else " (not the bug's clause)"
-    calls = f", {run['example_calls']} calls" if run["example_calls"] is not None else ""
+    count = run["example_calls"]
+    calls = "" if count is None else f", {count} call{'' if count == 1 else 's'}"
     return f"{', '.join(run['named'])}{mark}, {run['seconds']:.1f} s{calls}"
 
 
 def render_detection(data: dict[str, Any]) -> list[str]:
     profiles: list[str] = data["profiles"]
     timeout = data["timeout"]
-    sampled = " (every third entry: a quick run)" if data.get("sampled") else ""
+    which = "Every third entry (a quick run)" if data.get("sampled") else "Every entry"
     lines = [
-        f"Every entry of the in-memory galleries{sampled} ({data['entries']} entries: `testbed/backends/broken.py` with `--backend`, "
+        f"{which} of the in-memory galleries ({data['entries']} entries; `testbed/backends/broken.py` with `--backend`, "
         "`testbed/stores/broken.py` with `--store`) under each profile: `python -m pytest FLAG=SPEC -x -q -p no:cacheprovider "
         f"--conformance-profile=P` in a fresh directory, thorough with `--conformance-seed={data['seed']}`, {data['workers']} runs at a "
         f"time, each stopped after {timeout:.0f} s; seconds are the whole process's (start-up included), \"attributed\" means the "
@@ -158,9 +159,10 @@ def render_false_alarms(data: dict[str, Any]) -> list[str]:
 
 
 def runtime_summary(data: dict[str, Any]) -> list[str]:
-    whole = [r for r in data["rows"] if r["part"] == "whole" and r["mode"] == "serial"]
-    figures = ", ".join(f"{r['profile']} {seconds(r['seconds'])} s ({r['tests']} tests)" for r in whole)
-    return [f"- the whole kit on the reference backend, serial: {figures}"] if whole else []
+    whole = [r for r in data["rows"] if r["part"] == "whole"]
+    figures = "; ".join(f"{r['profile']} {r['mode']} {seconds(r['seconds'])} s" for r in whole)
+    tests = sorted({r["tests"] for r in whole if r["tests"]})
+    return [f"- the whole kit on the reference backend ({'/'.join(map(str, tests))} tests): {figures}"] if whole else []
 
 
 def render_runtime(data: dict[str, Any]) -> list[str]:
