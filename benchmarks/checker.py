@@ -26,6 +26,7 @@ from conformance.models.kv import (
     Delete,
     Get,
     KVModel,
+    KVOperation,
     ListByPrefix,
     Put,
     PutIfVersion,
@@ -66,6 +67,7 @@ def simulate(
     results: dict[int, tuple[Any, Any]] = {}
     for _call, _effect, _ret, client, key, kind, serial, unknown, takes_effect in sorted(planned, key=lambda p: p[1]):
         data = f"c{client}-{serial}".encode()
+        op: KVOperation
         if kind == "get":
             op = Get(key)
         elif kind == "put":
@@ -143,24 +145,24 @@ SHAPES: list[tuple[str, int, int, int, dict[str, float]]] = [
     ("300 ops, 4 clients/key, 4 keys, 5% listings (checked whole)", 300, 4, 4, {"list_rate": 0.05}),
 ]
 #: With ``wide``: also 32 clients on one key (slow when not linearizable).
-WIDE = ("300 ops, 32 clients, 1 key", 300, 32, 1, {})
+WIDE: tuple[str, int, int, int, dict[str, float]] = ("300 ops, 32 clients, 1 key", 300, 32, 1, {})
 
 
 def measure(*, repeats: int, budget: float = 20.0, seed: int = 1, wide: bool = False) -> dict[str, Any]:
     """Every shape, honest and with one stale read: its size, and the median time to the verdict with and without the cheap checks."""
     rng = random.Random(seed)
-    cases = []
+    cases: list[tuple[str, History, bool]] = []
     for label, ops, clients, keys, options in [*SHAPES, *([WIDE] if wide else [])]:
         history = simulate(rng, ops, clients, keys, **options)
         cases.append((label, history, True))
         cases.append((f"{label}, one stale read", stale_read(history), False))
     rows = []
     for name, history, linearizable in cases:
-        keys = {e.op.key for e in history if hasattr(e.op, "key")}
-        per_key = max(len({e.client for e in history if getattr(e.op, "key", None) == k}) for k in keys)
+        touched = {e.op.key for e in history if hasattr(e.op, "key")}
+        per_key = max(len({e.client for e in history if getattr(e.op, "key", None) == k}) for k in touched)
         wall, cpu, status = timed(history, repeats, budget, cheap=True)
         search_wall, search_cpu, search_status = timed(history, repeats, budget, cheap=False)
-        rows.append({"history": name, "ops": len(history), "clients_per_key": per_key, "keys": len(keys),
+        rows.append({"history": name, "ops": len(history), "clients_per_key": per_key, "keys": len(touched),
                      "unknown": history.unknown_count(), "linearizable": linearizable, "verdict": status,
                      "ms": round(wall * 1000, 1), "cpu_ms": round(cpu * 1000, 1),
                      "search_ms": round(search_wall * 1000, 1), "search_cpu_ms": round(search_cpu * 1000, 1),

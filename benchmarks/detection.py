@@ -18,6 +18,7 @@ each broken store, unshrunk (its own catch rate), and prints a Markdown table.
 from __future__ import annotations
 
 import argparse
+import functools
 import re
 import statistics
 import sys
@@ -109,6 +110,10 @@ def detect(entry: Entry, profile: str, timeout: float, engine: EngineTarget | No
     return result
 
 
+def _detect_in_memory(entry: Entry, *, profile: str, timeout: float) -> dict[str, Any]:
+    return detect(entry, profile, timeout)
+
+
 def summary(runs: list[dict[str, Any]]) -> dict[str, Any]:
     """Caught and attributed out of all, median and worst seconds to the first failure (of the caught runs)."""
     caught = [r for r in runs if r["status"] == "caught"]
@@ -140,7 +145,7 @@ def measure(*, profiles: list[str], workers: int, timeout: float, quick: bool, e
     runs: list[dict[str, Any]] = []
     summaries: dict[str, dict[str, Any]] = {}
     for profile in profiles:
-        got = parallel(lambda entry, p=profile: detect(entry, p, timeout), entries, workers)
+        got = parallel(functools.partial(_detect_in_memory, profile=profile, timeout=timeout), entries, workers)
         runs += got
         summaries[profile] = summary(got)
     engine_rows: list[dict[str, Any]] = []

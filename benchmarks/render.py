@@ -75,7 +75,7 @@ def _outcome(run: dict[str, Any], timeout: float) -> str:
     if run["status"] == "timeout":
         return f"not caught within {timeout:.0f} s"
     if run["status"] != "caught":
-        return run["status"].upper()
+        return str(run["status"]).upper()
     mark = "" if run["attributed"] else " (not the bug's clause)"
     count = run["example_calls"]
     calls = "" if count is None else f", {count} call{'' if count == 1 else 's'}"
@@ -205,7 +205,8 @@ def render_checker(data: dict[str, Any]) -> list[str]:
 
 def render_throughput(data: dict[str, Any]) -> list[str]:
     lines = [
-        f"Calls per second, one after another on one asyncio event loop, median of {data['rounds']} rounds (the reference's and the "
+        f"Calls per second of this process's CPU time (the machine may be shared: wall time would time the other jobs too), "
+        f"one after another on one asyncio event loop, median of {data['rounds']} rounds (the reference's and the "
         f"baseline's rounds interleaved); each round starts from a fresh target filled beforehand, untimed ({data['records']:,} records "
         f"in 100 prefixes for the backend, {data['tasks']} tasks of 20 owners for the store). Baselines: "
         f"{data['baseline']['backend']} for `{data['reference']['backend']}`, {data['baseline']['task store']} for "
