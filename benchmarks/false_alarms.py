@@ -55,11 +55,21 @@ def run_job(job: Job, timeout: float) -> dict[str, Any]:
         "executed": verdict.get("executed"),
         "calls": verdict.get("calls", {}),
         "seconds": round(run.seconds, 1),
+        "failed_tests": [nodeid for nodeid, _ in run.failed_tests],
     }
     if run.status in ("fail", "error"):
         result["output"] = run.output[-1500:]
     progress(f"false alarms {job.label} {job.profile} seed {job.seed}: {run.status} {','.join(result['violated'])} in {run.seconds:.1f} s")
     return result
+
+
+def clause_sorted(clauses: set[str]) -> list[str]:
+    """Clause ids in SPEC order within each prefix (TS-3 before TS-10)."""
+    def key(clause: str) -> tuple[str, int]:
+        prefix, _, number = clause.partition("-")
+        return (prefix, int(number) if number.isdigit() else 0)
+
+    return sorted(clauses, key=key)
 
 
 def rows(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -75,7 +85,7 @@ def rows(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
             "runs": len(mine),
             "alarms": sum(r["status"] in ("fail", "error") for r in mine),
             "timeouts": sum(r["status"] == "timeout" for r in mine),
-            "violated": sorted({c for r in mine for c in r["violated"]}),
+            "violated": clause_sorted({c for r in mine for c in r["violated"]}),
             "executed": max((r["executed"] or 0 for r in mine), default=0),
             "median_seconds": round(statistics.median(times), 1) if times else None,
             "worst_seconds": round(max(times), 1) if times else None,

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.common import RESULTS, ROOT, load, machine
+from benchmarks.false_alarms import clause_sorted
 
 OUTPUT = ROOT / "BENCHMARKS.md"
 SECTIONS = ("detection", "false-alarms", "runtime", "checker", "throughput", "mutation")
@@ -135,21 +136,42 @@ def false_alarms_summary(data: dict[str, Any]) -> list[str]:
     return [f"- false alarms: {data['alarms']} in {data['total_runs']} runs of the whole kit on correct targets{timeouts}"]
 
 
+def _failure_lines(run: dict[str, Any]) -> list[str]:
+    """What a failed run's output says failed: its FAILED and ERROR summary lines, else the failed tests' ids."""
+    lines = [line for line in (run.get("output") or "").splitlines() if line.startswith(("FAILED ", "ERROR "))]
+    return lines or [f"FAILED {nodeid}" for nodeid in run.get("failed_tests", [])]
+
+
 def render_false_alarms(data: dict[str, Any]) -> list[str]:
+    runs = data["runs_per_target"]
+    thorough = f"{runs} time{'s' if runs != 1 else ''} under thorough (`--conformance-seed` {'1' if runs == 1 else f'1..{runs}'})"
+    scope = (f"Every correct target of `testbed/backends/correct.py` (`CORRECT_TARGETS`, the independent ones included) and each engine's "
+             f"example backend: the whole kit {thorough} and once under ci")
+    if data.get("sampled"):
+        scope = (f"A quick run: every correct target of `testbed/backends/correct.py` (`CORRECT_TARGETS`, the independent ones included) "
+                 f"and each engine's example backend once under ci, and only {', '.join(f'`{t}`' for t in data['quick_thorough'])} "
+                 f"{thorough} as well")
+    alarms = data["alarms"]
     lines = [
-        f"Every correct target of `testbed/backends/correct.py` (`CORRECT_TARGETS`, the independent ones included) and each engine's "
-        f"example backend: the whole kit {data['runs_per_target']} time(s) under thorough (`--conformance-seed` 1..{data['runs_per_target']}) "
-        f"and once under ci, each a fresh `python -m pytest` process; a false alarm is a finished run whose verdict is not a pass "
-        f"(runs killed at {data['timeout']:.0f} s are counted apart).",
+        f"{scope}; each run a fresh `python -m pytest` process, {data['workers']} at a time (engines one at a time); a false alarm is a "
+        f"finished run whose verdict is not a pass (runs killed at {data['timeout']:.0f} s are counted apart).",
         "",
-        f"**{data['alarms']} false alarms in {data['total_runs']} runs**" + (f"; {data['timeouts']} timeouts" if data["timeouts"] else "") + ".",
+        f"**{alarms} false alarm{'s' if alarms != 1 else ''} in {data['total_runs']} runs**"
+        + (f"; {data['timeouts']} timeouts" if data["timeouts"] else "") + ".",
         "",
     ]
+    for run in data["results"]:
+        if run["status"] in ("fail", "error"):
+            seed = f" seed {run['seed']}" if run["seed"] is not None else ""
+            failed = "; ".join(f"`{line}`" for line in _failure_lines(run)) or "no failed test named"
+            lines.append(f"- false alarm: `{run['target']}` under {run['profile']}{seed}, {run['seconds']:.0f} s: {failed}")
+    if alarms:
+        lines.append("")
     rows = [[f"`{r['target']}`", r["engine"] or "in memory", r["profile"], ", ".join(map(str, r["seeds"])) or "derandomized", r["runs"],
-             r["alarms"], r["timeouts"], ", ".join(r["violated"]) or "-", r["executed"], seconds(r["median_seconds"]), seconds(r["worst_seconds"])]
+             r["alarms"], r["timeouts"], ", ".join(clause_sorted(set(r["violated"]))) or "-", r["executed"], seconds(r["median_seconds"]), seconds(r["worst_seconds"])]
             for r in data["rows"]]
     lines += table(["target", "engine", "profile", "seeds", "runs", "false alarms", "timeouts", "clauses violated", "tests per run",
-                    "median s", "worst s"], rows, "lllllrrrlrr")
+                    "median s", "worst s"], rows, "llllrrrlrrr")
     if data["engines_skipped"]:
         lines += ["", *(f"- {name}: skipped, {reason}" for name, reason in data["engines_skipped"].items())]
     return lines
