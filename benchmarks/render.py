@@ -108,7 +108,7 @@ def render_detection(data: dict[str, Any]) -> list[str]:
             lines += table(["engine", "profile", "caught", "attributed", "median s", "worst s", "slowest entry (test)"],
                            [[r["engine"], r["profile"], f"{r['caught']}/{r['total']}", f"{r['attributed']}/{r['total']}",
                              seconds(r["median_seconds"]), seconds(r["worst_seconds"]), r["slowest"] or "-"] for r in data["engines"]],
-                           "lllllrr")
+                           "llllrrl")
             lines.append("")
         lines += [f"- {name}: skipped, {reason}" for name, reason in data["engines_skipped"].items()]
         if data["engines_skipped"]:
