@@ -74,10 +74,11 @@ def main() -> None:
     parser.add_argument("--timeout", type=float, default=1800, help="seconds before one kit run is killed (default 1800)")
     parser.add_argument("--runs", type=int, default=None, help="thorough runs per correct target (default 5, quick 1)")
     parser.add_argument("--engines", nargs="*", default=None, help="engines to include (default: every one whose server starts)")
+    parser.add_argument("--render-only", action="store_true", help="measure nothing: render BENCHMARKS.md again from the saved results")
     args = parser.parse_args()
     if args.profiles is None:
         args.profiles = ["smoke", "ci"] if args.quick else list(detection.PROFILES)
-    chosen = args.only or names
+    chosen = [] if args.render_only else args.only or names
     measurers = sections(args)
     notes: dict[str, str] = {}
     started = time.perf_counter()
