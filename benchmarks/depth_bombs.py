@@ -44,9 +44,9 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from conformance import NotReadyError, StoreConfig, TaskStatus, VariableValidationError  # noqa: E402
-from conformance.checks.task_store import OWNER  # noqa: E402
-from reference_backend.store import in_memory_task_store  # noqa: E402
+from conformance import NotReadyError, StoreConfig, TaskStatus, VariableValidationError
+from conformance.checks.task_store import OWNER
+from reference_backend.store import in_memory_task_store
 
 SHAPES = ("lists", "objects", "alternating")
 CALLS = ("set_variables", "set_result", "complete_with_result")
@@ -133,7 +133,7 @@ async def _one_run(bomb: Any, call: str, traced: bool, result: Result) -> None:
     except VariableValidationError as exc:
         elapsed = time.perf_counter() - start
         outcome = "" if exc.reason == "depth" else f"VariableValidationError with reason {exc.reason!r}, not 'depth'"
-    except Exception as exc:  # noqa: BLE001 - RecursionError and friends are what we are looking for
+    except Exception as exc:  # RecursionError and friends are what we are looking for
         elapsed = time.perf_counter() - start
         outcome = f"{type(exc).__name__}: {str(exc)[:200]}"
     else:

@@ -2,10 +2,12 @@
 
 Usage: python benchmarks/engines.py [--repeats N] [ENGINE ...]   (engines: sqlite redis postgres dynamodb)
 Starts each engine's server as the self-tests do (testbed/engines/), runs ``python -m pytest
---backend=...`` N times in a row on the default loop, and prints a Markdown table for
-benchmarks/RESULTS.md: wall time, tests per run, calls into the backend (and into the
-reference store above it) per run, and how many runs passed. A correct backend must pass
-every run: one failure is a flake, of the kit or of the example.
+--backend=...`` N times in a row on the default loop against the same server, and prints
+a Markdown table: wall time, tests per run, calls into the backend (and into the reference
+store above it) per run, and how many runs passed; the server's memory after each run
+goes to stderr. A correct backend must pass every run: one failure is a flake, of the kit
+or of the example. (``python benchmarks/run.py`` counts the engines' false alarms under
+thorough and ci; this script is for calls per run and a server's memory over repeats.)
 """
 
 from __future__ import annotations
@@ -13,17 +15,13 @@ from __future__ import annotations
 import argparse
 import statistics
 import sys
-import tempfile
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "benchmarks"))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from kit_runtime import run_once  # noqa: E402
-
-from testbed.engines.process import ServerProcess  # noqa: E402
-from testbed.engines.registry import ENGINES  # noqa: E402
+from benchmarks.kit_runtime import run_once
+from testbed.engines.process import ServerProcess
+from testbed.engines.registry import ENGINES
 
 
 def server_rss_mb(server: ServerProcess | None) -> str:
@@ -49,17 +47,17 @@ def main() -> None:
     for engine in chosen:
         server = engine.start() if engine.start is not None else None
         try:
-            with tempfile.TemporaryDirectory() as tmp:
-                times, passed, tests, backend_calls, store_calls = [], 0, 0, [], []
-                for _ in range(args.repeats):
-                    elapsed, verdict = run_once(engine.backend, "asyncio", Path(tmp), engine.kit_args(server)[1:])
-                    times.append(elapsed)
-                    passed += verdict["verdict"] == "pass"
-                    tests = len(verdict["tests"])
-                    backend_calls.append(verdict["calls"].get("backend", 0))
-                    store_calls.append(verdict["calls"].get("store", 0))
-                    print(f"{engine.name} run {len(times)}: {verdict['verdict']} in {elapsed:.1f} s, "
-                          f"server RSS {server_rss_mb(server)} MB", file=sys.stderr, flush=True)
+            times: list[float] = []
+            passed, tests, backend_calls, store_calls = 0, 0, [], []
+            for _ in range(args.repeats):
+                elapsed, verdict = run_once(engine.backend, "asyncio", engine.kit_args(server)[1:])
+                times.append(elapsed)
+                passed += verdict["verdict"] == "pass"
+                tests = len(verdict["tests"])
+                backend_calls.append(verdict["calls"].get("backend", 0))
+                store_calls.append(verdict["calls"].get("store", 0))
+                print(f"{engine.name} run {len(times)}: {verdict['verdict']} in {elapsed:.1f} s, "
+                      f"server RSS {server_rss_mb(server)} MB", file=sys.stderr, flush=True)
         finally:
             if server is not None:
                 server.stop()

@@ -24,21 +24,17 @@ run failed.
 from __future__ import annotations
 
 import argparse
-import json
-import os
 import statistics
-import subprocess
 import sys
 import tempfile
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from testbed.backends.correct import CORRECT_TARGETS  # noqa: E402
+from benchmarks.common import ROOT, run_kit
+from testbed.backends.correct import CORRECT_TARGETS
 
 DEFAULT_TARGETS = [f"{flag.removeprefix('--')}={spec}" for flag, spec in CORRECT_TARGETS]
 #: Lines of a failing run's output worth quoting on stderr.
@@ -88,28 +84,20 @@ def parse_target(text: str) -> Target:
     return Target("store" if text.endswith("_store") else "backend", text)
 
 
-def run_once(target: Target, report: Path) -> RunResult:
-    report.unlink(missing_ok=True)
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
-    command = [
-        sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", "-W", "ignore::DeprecationWarning",
-        target.flag, "--conformance-loop=all", "-k", "races", f"--conformance-report={report}",
-    ]
-    started = time.perf_counter()
-    done = subprocess.run(command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, check=False)
-    elapsed = time.perf_counter() - started
-    data: dict[str, Any] = json.loads(report.read_text()) if report.exists() else {}
+def run_once(target: Target) -> RunResult:
+    run = run_kit("-W", "ignore::DeprecationWarning", target.flag, "--conformance-loop=all", "-k", "races", cwd=ROOT, keep=None)
+    data: dict[str, Any] = run.verdict or {}
     outcomes: dict[str, int] = {}
     for test in data.get("tests", {}).values():
         outcomes[test["outcome"]] = outcomes.get(test["outcome"], 0) + 1
     return RunResult(
-        elapsed=elapsed,
-        exit_code=done.returncode,
+        elapsed=run.seconds,
+        exit_code=-1 if run.exit_code is None else run.exit_code,
         verdict=data.get("verdict", "no report"),
         violated=list(data.get("violated", [])),
         tests=len(data.get("tests", {})),
         outcomes=outcomes,
-        output=done.stdout,
+        output=run.output,
     )
 
 
@@ -134,25 +122,23 @@ def main() -> int:
     targets = [parse_target(t) for t in (args.targets or DEFAULT_TARGETS)]
     summaries: list[TargetSummary] = []
     failure_dir: Path | None = args.failure_dir
-    with tempfile.TemporaryDirectory() as tmp:
-        report = Path(tmp) / "report.json"
-        for target in targets:
-            summary = TargetSummary(target)
-            summaries.append(summary)
-            for run in range(1, args.runs + 1):
-                result = run_once(target, report)
-                summary.results.append(result)
-                status = "pass" if result.passed else "FAIL"
-                print(f"{target.flag} run {run}/{args.runs}: {status} ({result.tests} tests, {result.elapsed:.1f} s)",
+    for target in targets:
+        summary = TargetSummary(target)
+        summaries.append(summary)
+        for run in range(1, args.runs + 1):
+            result = run_once(target)
+            summary.results.append(result)
+            status = "pass" if result.passed else "FAIL"
+            print(f"{target.flag} run {run}/{args.runs}: {status} ({result.tests} tests, {result.elapsed:.1f} s)",
+                  file=sys.stderr, flush=True)
+            if not result.passed:
+                if failure_dir is None:
+                    failure_dir = Path(tempfile.mkdtemp(prefix="race_repeats_"))
+                failure_dir.mkdir(parents=True, exist_ok=True)
+                log = failure_dir / f"{target.kind}-{target.spec.replace(':', '-')}-run{run}.txt"
+                log.write_text(result.output, encoding="utf-8")
+                print(f"  {describe_failure(run, result)}; whole output in {log}\n{excerpt(result.output)}",
                       file=sys.stderr, flush=True)
-                if not result.passed:
-                    if failure_dir is None:
-                        failure_dir = Path(tempfile.mkdtemp(prefix="race_repeats_"))
-                    failure_dir.mkdir(parents=True, exist_ok=True)
-                    log = failure_dir / f"{target.kind}-{target.spec.replace(':', '-')}-run{run}.txt"
-                    log.write_text(result.output, encoding="utf-8")
-                    print(f"  {describe_failure(run, result)}; whole output in {log}\n{excerpt(result.output)}",
-                          file=sys.stderr, flush=True)
 
     print("| target | loops | runs | passes | failures (violated clauses) | tests per run | wall s min / median / max |")
     print("|---|---|---:|---:|---|---:|---|")

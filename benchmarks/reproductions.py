@@ -21,11 +21,11 @@ import time
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from testbed.backends import broken as broken_backends  # noqa: E402
-from testbed.stores import broken as broken_stores  # noqa: E402
+from benchmarks.common import ROOT, run_kit
+from testbed.backends import broken as broken_backends
+from testbed.stores import broken as broken_stores
 
 FIXED = {"--backend": "reference_backend:InMemoryBackend", "--store": "reference_backend:in_memory_task_store",
          "--backend-command": "reference_backend:InMemoryBackend"}
@@ -67,9 +67,8 @@ def main() -> None:
             continue
         with tempfile.TemporaryDirectory() as scratch:
             out = Path(scratch) / "repro"
-            subprocess.run([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", f"{flag}={spec}",
-                            f"--conformance-clause={broken.violates}", f"--conformance-shrink={args.shrink}", "--maxfail=1",
-                            f"--conformance-repro={out}"], cwd=ROOT, capture_output=True, text=True, timeout=900)
+            run_kit(f"{flag}={spec}", f"--conformance-clause={broken.violates}", f"--conformance-shrink={args.shrink}", "--maxfail=1",
+                    f"--conformance-repro={out}", cwd=ROOT, timeout=900)
             scripts = sorted(out.glob("*.py"))[: 1 if args.first_only else None]
             codes = [run_script(s) for s in scripts]
             fixed = run_script(scripts[0], "--factory", FIXED[flag]) if scripts else (None, 0.0)

@@ -15,17 +15,15 @@ Prints a Markdown table for benchmarks/RESULTS.md; progress goes to stderr.
 from __future__ import annotations
 
 import argparse
-import json
-import os
 import statistics
-import subprocess
 import sys
-import tempfile
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from benchmarks.common import ROOT, run_kit
+
 SERVE = f"{sys.executable} -m conformance.serve"
 NODE = "node examples/node/backend.js"
 NODE_BROKEN = "node testbed/wire/node/broken.js"
@@ -65,20 +63,12 @@ CASES = [
 
 def run_once(case: Case, without_load: bool) -> tuple[bool, list[str], float]:
     """(failed, violated clauses, seconds) for one run of the concurrency tests."""
-    with tempfile.TemporaryDirectory() as folder:
-        report = Path(folder) / "report.json"
-        args = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", case.flag, f"--conformance-report={report}",
-                "--conformance-shrink=no", *(f"--conformance-clause={c}" for c in CONCURRENCY)]
-        if without_load:
-            args += ["-k", "not under_load"]
-        env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
-        started = time.monotonic()
-        done = subprocess.run(args, cwd=ROOT, env=env, capture_output=True, text=True, timeout=1800)
-        elapsed = time.monotonic() - started
-        violated = json.loads(report.read_text())["violated"] if report.exists() else ["(no report)"]
-        if not report.exists():
-            print(done.stdout[-2000:], done.stderr[-2000:], file=sys.stderr)
-        return done.returncode != 0, violated, elapsed
+    run = run_kit(case.flag, "--conformance-shrink=no", *(f"--conformance-clause={c}" for c in CONCURRENCY),
+                  *(["-k", "not under_load"] if without_load else []), cwd=ROOT, timeout=1800)
+    if run.verdict is None:
+        print(run.output, file=sys.stderr)
+        return True, ["(timeout)" if run.timed_out else "(no report)"], run.seconds
+    return run.exit_code != 0, run.verdict["violated"], run.seconds
 
 
 def main() -> int:

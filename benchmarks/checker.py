@@ -1,34 +1,32 @@
-"""Time the linearizability checker on simulated histories.
+"""Checker: verdict time of the linearizability checker against history size, clients and keys, on simulated histories.
 
-Usage: python benchmarks/checker_bench.py [--repeats N] [--budget SECONDS] [--seed S] [--wide]
-Prints a Markdown table for benchmarks/RESULTS.md. Each history is made by running the
-sequential KV model: clients on each key issue calls with overlapping intervals, each call
-takes effect at a random instant inside its interval, and outcomes are what the model
-answered at that instant (so the history is linearizable by construction). The
-non-linearizable variant turns one read into a stale read: it returns the record that a
-write, completed before the read was called, had already replaced. That passes every cheap
-check (the data was written, at that version, before the read), so only the search can
-refute it. "search only" times the search with the cheap checks off.
+Each history is made by running the sequential KV model: clients on each key issue calls
+with overlapping intervals, each call takes effect at a random instant inside its
+interval, and outcomes are what the model answered at that instant (so the history is
+linearizable by construction). The non-linearizable variant turns one read into a stale
+read: it returns the record that a write, completed before the read was called, had
+already replaced. That passes every cheap check (the data was written, at that version,
+before the read), so only the search can refute it. "search only" times the search with
+the cheap checks off. Times are the median of several runs in this process: wall time,
+and this process's CPU time (the wall time includes waiting for a busy machine).
 """
 
 from __future__ import annotations
 
-import argparse
 import random
 import statistics
-import sys
 import time
 from dataclasses import replace
-from pathlib import Path
+from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from conformance.checker import NEVER, UNKNOWN, Entry, History, check  # noqa: E402
-from conformance.contract.backend import VersionedRecord  # noqa: E402
-from conformance.models.kv import (  # noqa: E402
+from benchmarks.common import progress
+from conformance.checker import NEVER, UNKNOWN, Entry, History, check
+from conformance.contract.backend import VersionedRecord
+from conformance.models.kv import (
     Delete,
     Get,
     KVModel,
+    KVOperation,
     ListByPrefix,
     Put,
     PutIfVersion,
@@ -45,7 +43,7 @@ def simulate(
     which ties the keys together, so the history is checked whole.
     """
     model = KVModel()
-    planned = []  # (call, effect, ret, client, key, kind, serial, unknown, takes_effect)
+    planned: list[list[Any]] = []  # (call, effect, ret, client, key, kind, serial, unknown, takes_effect)
     per_client = max(1, ops // (keys * clients_per_key))
     serial = 0
     for k in range(keys):
@@ -66,9 +64,10 @@ def simulate(
                 t += duration + rng.uniform(0.05, 1.0)
     seen: dict[int, int] = {}  # client -> last version it saw
     state = model.initial()
-    results: dict[int, tuple] = {}
-    for call, effect, ret, client, key, kind, serial, unknown, takes_effect in sorted(planned, key=lambda p: p[1]):
+    results: dict[int, tuple[Any, Any]] = {}
+    for _call, _effect, _ret, client, key, kind, serial, unknown, takes_effect in sorted(planned, key=lambda p: p[1]):
         data = f"c{client}-{serial}".encode()
+        op: KVOperation
         if kind == "get":
             op = Get(key)
         elif kind == "put":
@@ -135,46 +134,38 @@ def timed(history: History, repeats: int, budget: float, cheap: bool) -> tuple[f
     return statistics.median(walls), statistics.median(cpus), status
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repeats", type=int, default=5)
-    parser.add_argument("--budget", type=float, default=20.0)
-    parser.add_argument("--seed", type=int, default=1)
-    parser.add_argument("--wide", action="store_true", help="also 32 clients on one key (slow when not linearizable)")
-    args = parser.parse_args()
-    rng = random.Random(args.seed)
+#: (label, ops, clients per key, keys, simulate keywords); each history is timed honest and with one stale read.
+SHAPES: list[tuple[str, int, int, int, dict[str, float]]] = [
+    ("3,000 ops, 8 clients/key, 37 keys", 3000, 8, 3000 // 80, {}),
+    ("300 ops, 16 clients, 1 key", 300, 16, 1, {}),
+    ("100 ops, 4 clients, 1 key, 10% unknown", 100, 4, 1, {"unknown_rate": 0.1}),
+    ("100 ops, 8 clients, 1 key, 10% unknown", 100, 8, 1, {"unknown_rate": 0.1}),
+    ("300 ops, 8 clients, 1 key, 10% unknown", 300, 8, 1, {"unknown_rate": 0.1}),
+    ("300 ops, 16 clients, 1 key, 10% unknown", 300, 16, 1, {"unknown_rate": 0.1}),
+    ("300 ops, 4 clients/key, 4 keys, 5% listings (checked whole)", 300, 4, 4, {"list_rate": 0.05}),
+]
+#: With ``wide``: also 32 clients on one key (slow when not linearizable).
+WIDE: tuple[str, int, int, int, dict[str, float]] = ("300 ops, 32 clients, 1 key", 300, 32, 1, {})
 
-    # (label, ops, clients per key, keys, simulate keywords); each history is timed honest and with one stale read.
-    shapes: list[tuple[str, int, int, int, dict[str, float]]] = [
-        ("3,000 ops, 8 clients/key, 37 keys", 3000, 8, 3000 // 80, {}),
-        ("300 ops, 16 clients, 1 key", 300, 16, 1, {}),
-        ("100 ops, 4 clients, 1 key, 10% unknown", 100, 4, 1, {"unknown_rate": 0.1}),
-        ("100 ops, 8 clients, 1 key, 10% unknown", 100, 8, 1, {"unknown_rate": 0.1}),
-        ("300 ops, 8 clients, 1 key, 10% unknown", 300, 8, 1, {"unknown_rate": 0.1}),
-        ("300 ops, 16 clients, 1 key, 10% unknown", 300, 16, 1, {"unknown_rate": 0.1}),
-        ("300 ops, 4 clients/key, 4 keys, 5% listings (checked whole)", 300, 4, 4, {"list_rate": 0.05}),
-    ]
-    if args.wide:
-        shapes.append(("300 ops, 32 clients, 1 key", 300, 32, 1, {}))
-    cases = []
-    for label, ops, clients, keys, options in shapes:
+
+def measure(*, repeats: int, budget: float = 20.0, seed: int = 1, wide: bool = False) -> dict[str, Any]:
+    """Every shape, honest and with one stale read: its size, and the median time to the verdict with and without the cheap checks."""
+    rng = random.Random(seed)
+    cases: list[tuple[str, History, bool]] = []
+    for label, ops, clients, keys, options in [*SHAPES, *([WIDE] if wide else [])]:
         history = simulate(rng, ops, clients, keys, **options)
-        cases.append((label, history, "yes"))
-        cases.append((f"{label}, one stale read", stale_read(history), "no"))
-
-    print(f"Median of {args.repeats} runs, budget {args.budget:g} s, seed {args.seed}, Python {sys.version.split()[0]}; "
-          "wall time, with this process's CPU time in brackets (the wall time includes waiting for a busy machine).\n")
-    print("| history | ops | clients/key | keys | unknown | linearizable | verdict | time to verdict | search only |")
-    print("|---|---:|---:|---:|---:|---|---|---:|---:|")
+        cases.append((label, history, True))
+        cases.append((f"{label}, one stale read", stale_read(history), False))
+    rows = []
     for name, history, linearizable in cases:
-        keys = {e.op.key for e in history if hasattr(e.op, "key")}
-        per_key = max(len({e.client for e in history if getattr(e.op, "key", None) == k}) for k in keys)
-        wall, cpu, status = timed(history, args.repeats, args.budget, cheap=True)
-        search_wall, search_cpu, search_status = timed(history, args.repeats, args.budget, cheap=False)
-        note = "" if search_status == status else f", {search_status}"
-        print(f"| {name} | {len(history)} | {per_key} | {len(keys)} | {history.unknown_count()} | {linearizable} | {status} "
-              f"| {wall * 1000:.1f} ms ({cpu * 1000:.1f}) | {search_wall * 1000:.1f} ms ({search_cpu * 1000:.1f}{note}) |")
-
-
-if __name__ == "__main__":
-    main()
+        touched = {e.op.key for e in history if hasattr(e.op, "key")}
+        per_key = max(len({e.client for e in history if getattr(e.op, "key", None) == k}) for k in touched)
+        wall, cpu, status = timed(history, repeats, budget, cheap=True)
+        search_wall, search_cpu, search_status = timed(history, repeats, budget, cheap=False)
+        rows.append({"history": name, "ops": len(history), "clients_per_key": per_key, "keys": len(touched),
+                     "unknown": history.unknown_count(), "linearizable": linearizable, "verdict": status,
+                     "ms": round(wall * 1000, 1), "cpu_ms": round(cpu * 1000, 1),
+                     "search_ms": round(search_wall * 1000, 1), "search_cpu_ms": round(search_cpu * 1000, 1),
+                     "search_verdict": search_status})
+        progress(f"checker {name}: {status} in {wall * 1000:.1f} ms")
+    return {"repeats": repeats, "budget": budget, "seed": seed, "rows": rows}
