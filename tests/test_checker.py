@@ -839,7 +839,7 @@ def stale(history: History) -> History:
 def test_performance_targets() -> None:
     # Targets (issue 4): 3,000 calls, 8 clients per key, < 50 ms; 300 calls, 16 clients on one
     # key, < 0.5 s when linearizable. Asserted with a wide margin for loaded CI machines;
-    # benchmarks/checker_bench.py measures the real figures.
+    # benchmarks/checker.py measures the real figures.
     rng = random.Random(11)
     big = random_history(rng, ops=3000, clients=8, keys=37)
     started = time.perf_counter()

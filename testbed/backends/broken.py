@@ -37,7 +37,7 @@ class _Broken(InMemoryBackend):
     #: For a race: the clause the race machines report it under (they must catch it too).
     races: ClassVar[str | None] = None
     #: Other clauses whose text states the same rule (a SEC clause is a BK or TS rule under attack):
-    #: a first failure under one of them names the bug's rule too (benchmarks/attribution.py).
+    #: a first failure under one of them names the bug's rule too (benchmarks/detection.py).
     also: ClassVar[tuple[str, ...]] = ()
 
 

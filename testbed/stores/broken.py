@@ -70,7 +70,7 @@ class _BrokenStore(GenericTaskStore):
     #: For a race: the clause the race machines report it under (they must catch it too).
     races: ClassVar[str | None] = None
     #: Other clauses whose text states the same rule (a SEC clause is a BK or TS rule under attack):
-    #: a first failure under one of them names the bug's rule too (benchmarks/attribution.py).
+    #: a first failure under one of them names the bug's rule too (benchmarks/detection.py).
     also: ClassVar[tuple[str, ...]] = ()
 
     def __init__(
