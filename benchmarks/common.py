@@ -37,9 +37,26 @@ T = TypeVar("T")
 R = TypeVar("R")
 
 
-def kit_env() -> dict[str, str]:
-    """The environment of a kit subprocess: this one, with the repository first on ``PYTHONPATH``."""
-    return {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
+#: Where kit subprocesses keep their bytecode (pytest's rewritten modules included), outside the repository.
+PYCACHE = Path(tempfile.gettempdir()) / "conformance-bench-pycache"
+
+
+def kit_env(*, cold: bool = False) -> dict[str, str]:
+    """The environment of a kit subprocess: this one, with the repository first on ``PYTHONPATH``.
+
+    Bytecode is cached (in ``PYCACHE``), as on any machine where pip installed the kit and its
+    first run wrote pytest's rewritten modules; this machine sets PYTHONDONTWRITEBYTECODE, which
+    would compile every module from source on every run. ``cold`` measures exactly that: no
+    bytecode read or written.
+    """
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
+    if cold:
+        env["PYTHONDONTWRITEBYTECODE"] = "1"
+        env["PYTHONPYCACHEPREFIX"] = tempfile.mkdtemp(prefix="bench-cold-pycache-")  # empty: nothing to read
+    else:
+        env.pop("PYTHONDONTWRITEBYTECODE", None)
+        env["PYTHONPYCACHEPREFIX"] = str(PYCACHE)
+    return env
 
 
 @dataclass(frozen=True)
@@ -76,19 +93,21 @@ class KitRun:
         return "pass" if self.passed else "fail"
 
 
-def run_kit(*args: str, timeout: float | None = None, cwd: Path | None = None, keep: int | None = OUTPUT_TAIL) -> KitRun:
+def run_kit(*args: str, timeout: float | None = None, cwd: Path | None = None, keep: int | None = OUTPUT_TAIL,
+            cold: bool = False) -> KitRun:
     """``python -m pytest -p no:cacheprovider -q --conformance-report=... ARGS`` in a fresh temporary directory.
 
     ``cwd`` runs it elsewhere instead (the temporary directory still holds the report).
     The wall time is the whole subprocess's, start-up included; at ``timeout`` seconds the
     run's process group (the kit and whatever it started) is killed and no verdict is read.
     ``keep`` is how many of the output's last characters the result holds (None: all of it).
+    ``cold``: without bytecode (``kit_env``).
     """
     with tempfile.TemporaryDirectory(prefix="bench-") as tmp:
         report = Path(tmp) / "report.json"
         command = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", f"--conformance-report={report}", *args]
         started = time.perf_counter()
-        process = subprocess.Popen(command, cwd=cwd or tmp, env=kit_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        process = subprocess.Popen(command, cwd=cwd or tmp, env=kit_env(cold=cold), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                    stdin=subprocess.DEVNULL, text=True, start_new_session=True)
         exit_code: int | None
         try:

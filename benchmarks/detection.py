@@ -131,12 +131,25 @@ def summary(runs: list[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
+#: The start-up run: the whole kit's collection and one test, on the reference backend.
+STARTUP_ARGS = ("--backend=reference_backend:InMemoryBackend", "-k", "test_fresh_instance_is_empty")
+
+
+def start_up(repeats: int = 3) -> dict[str, float]:
+    """Median wall seconds of a one-test kit run, with bytecode cached (after one run fills the cache) and without any."""
+    run_kit(*STARTUP_ARGS)  # fills the bytecode cache the measured runs read
+    warm = statistics.median(run_kit(*STARTUP_ARGS).seconds for _ in range(repeats))
+    cold = statistics.median(run_kit(*STARTUP_ARGS, cold=True).seconds for _ in range(repeats))
+    return {"warm": round(warm, 2), "cold": round(cold, 2)}
+
+
 def measure(*, profiles: list[str], workers: int, timeout: float, quick: bool, engines: list[str] | None = None,
             only: list[str] | None = None) -> dict[str, Any]:
     """The section's results: every run, and a summary per profile for the in-memory galleries and for each engine's.
 
     ``quick`` runs every third entry of the in-memory galleries (first, fourth, ...) and the engines' first entry each.
     """
+    startup = start_up()
     entries = in_memory_entries()
     if only:
         entries = [e for e in entries if e.name in only]
@@ -167,6 +180,7 @@ def measure(*, profiles: list[str], workers: int, timeout: float, quick: bool, e
         "timeout": timeout,
         "workers": workers,
         "entries": len(entries),
+        "startup": startup,
         "sampled": quick,
         "summary": summaries,
         "engines": engine_rows,

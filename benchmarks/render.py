@@ -93,7 +93,10 @@ def render_detection(data: dict[str, Any]) -> list[str]:
         f"--conformance-profile=P` in a fresh directory, thorough with `--conformance-seed={data['seed']}`, {data['workers']} runs at a "
         f"time, each stopped after {timeout:.0f} s; seconds are the whole process's (start-up included), \"attributed\" means the "
         "first failure's first clause is the bug's (`violates`, or an `also` clause stating the same rule), and \"calls\" is the "
-        "size of the first failure's shrunk example.",
+        "size of the first failure's shrunk example. Bytecode is cached, as on any machine that installed the kit with pip "
+        "and ran it once; this machine sets PYTHONDONTWRITEBYTECODE, which compiles every module on every run instead"
+        + (f" (start-up, a one-test run: {data['startup']['warm']:.2f} s cached, {data['startup']['cold']:.2f} s without bytecode)."
+           if data.get("startup") else "."),
         "",
         *table(["profile", "caught", "attributed", "median s to detect", "worst s", "slowest entry (test)", "not caught in time"],
                [[p, f"{s['caught']}/{s['total']}", f"{s['attributed']}/{s['total']} ({100 * s['attributed'] / max(1, s['total']):.0f} %)",
