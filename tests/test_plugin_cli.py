@@ -278,14 +278,15 @@ def test_security_marker_selects_exactly_the_sec_gate(pytester: pytest.Pytester,
 
 
 def test_rules_run_simplest_first_and_whole_contract_machines_last(pytester: pytest.Pytester) -> None:
-    """Each rule's own tests in section order (BK, TS, SEC, CC), then the machines, which trip over anything (``-x`` stops sooner)."""
+    """The backend's own tests, then the store's, each in section order (BK, TS, SEC, CC); then the machines, which trip over anything."""
     result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "--backend=reference_backend:InMemoryBackend", "--collect-only", "-q")
     names = [line.split("::")[-1] for line in result.outlines if "::" in line]
     machines = [i for i, name in enumerate(names) if name.startswith(("test_backend_agrees_with_model", "test_store_agrees_with_model"))]
     races = [i for i, name in enumerate(names) if "linearizable" in name or "races_under_load" in name]
     first_store = names.index("test_store_offers_the_task_store_methods[asyncio]")
-    assert len(machines) == 2 and races and min(machines) > max(races), names
-    assert names.index("test_fresh_instance_is_empty[asyncio]") < first_store < min(races), names
+    assert len(machines) == 2 and len(races) == 4 and min(machines) > max(races), names
+    assert names.index("test_fresh_instance_is_empty[asyncio]") < min(races) < first_store < max(races), names
+    assert names.index("test_owner_prefixes_list_only_their_owners_keys[asyncio]") < first_store, names  # the backend's SEC tests
 
 
 def test_the_kit_store_meets_its_own_races_over_a_backend_that_never_yields(pytester: pytest.Pytester) -> None:

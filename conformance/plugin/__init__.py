@@ -252,23 +252,26 @@ _SECTION_ORDER = {"BK": 0, "TS": 1, "SEC": 2, "CC": 3}
 _WHOLE_CONTRACT = 5
 
 
-def _rule_order(item: pytest.Item) -> tuple[int, int, int]:
-    """Where a suite test runs: by the clause it is about (the first it names), the simplest rules first;
-    the tests of a whole contract (state machines) after every rule's own tests.
+def _rule_order(item: pytest.Item) -> tuple[int, int, int, int]:
+    """Where a suite test runs: the backend's own tests before the store's over it, each by the
+    clause it is about (the first it names), the simplest rules first; the tests of a whole
+    contract (state machines) after every rule's own tests.
 
     Why: a bug usually breaks one rule and, through it, others built on it; run in this order, the
     first failure is the test of the rule the bug breaks, not a later one that trips over it
     (a pagination bug met first by a quota test). A machine trips over anything, and it is the
     slowest test there is: run last, it neither names a rule another test names better nor delays
     that test's failure under ``-x`` (an owner-isolation bug reached the store machine before the
-    SEC test of its rule).
+    SEC test of its rule). A backend's bug, races included, is met by the backend's own tests
+    before the store suite over it runs (a backend race waited for every store test).
     """
     marker = item.get_closest_marker("conformance_clause")
     if marker is None or not marker.args:
-        return (-1, 0, 0)
+        return (-1, 0, 0, 0)
     prefix, _, number = str(marker.args[0]).partition("-")
     whole = len(marker.args) >= _WHOLE_CONTRACT and prefix != "CC"  # every CC test judges whole histories
-    return (1 if whole else 0, _SECTION_ORDER.get(prefix, len(_SECTION_ORDER)), int(number) if number.isdigit() else 0)
+    layer = 0 if item.path.name.startswith("test_backend_") else 1
+    return (1 if whole else 0, layer, _SECTION_ORDER.get(prefix, len(_SECTION_ORDER)), int(number) if number.isdigit() else 0)
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
