@@ -249,21 +249,41 @@ def render_throughput(data: dict[str, Any]) -> list[str]:
 def mutation_line(data: dict[str, Any]) -> str:
     total, killed, equivalent = data["total"], data["killed"], data["equivalent"]
     scored = total - equivalent
-    score = 100 * killed / scored if scored else 100 * float(data.get("score", 0))
-    return (f"Mutation score: {score:.1f} % of non-equivalent mutants (killed {killed} of {scored} = {total} − {equivalent}; "
-            f"{equivalent} equivalent; tool {data['tool']})")
+    return (f"Mutation score: {100 * killed / max(1, scored):.1f} % of non-equivalent mutants (the kit's suite killed {killed} of "
+            f"{scored} = {total} − {equivalent} explained as equivalent; {100 * killed / max(1, total):.1f} % of all {total}; {data['tool']})")
+
+
+def _short(name: str) -> str:
+    """A mutant's name without its module path: the function and mutant number."""
+    return name.rsplit(".", 1)[-1].replace("xǁ", "").replace("ǁ", ".")
 
 
 def render_mutation(data: dict[str, Any]) -> list[str]:
+    survivors = data["survivors"]
+    unexplained = [s for s in survivors if not s["equivalent"]]
+    passes = "; ".join(f"{name}: `{command}` killed {data['killed_by'].get(name, 0)}" for name, command in data["passes"].items())
     lines = [
         mutation_line(data),
         "",
-        f"`python benchmarks/mutation.py` over {', '.join(f'`{t}`' for t in data['targets'])}, {data['seconds']:.0f} s; every surviving "
-        "mutant below, with whether it is equivalent (no test could tell it from the original) and why it survived.",
+        f"`python benchmarks/mutation.py` mutates {', '.join(f'`{t}`' for t in data['targets'])} with mutmut and runs, in passes, "
+        f"each on what the last left alive: {passes}. The score counts the kit's suite (the first two passes) only; the third "
+        "says which survivors the project's own tests catch. A survivor is equivalent when a rule of "
+        "`benchmarks/mutation_equivalents.toml` explains why no caller keeping SPEC.md can tell it from the original; each "
+        f"rule gives its class first. {len(survivors)} survivors, {len(survivors) - len(unexplained)} explained, "
+        f"{len(unexplained)} not ({data['seconds']:.0f} s)."
+        + (f" Rules that explained nothing (stale): {', '.join(code(s) for s in data['stale_explanations'])}." if data.get("stale_explanations") else ""),
         "",
     ]
-    rows = [[s["id"], "yes" if s["equivalent"] else "no", code(s["diff"]), html.escape(s["explanation"])] for s in data["survivors"]]
-    return lines + (table(["mutant", "equivalent", "diff", "explanation"], rows) if rows else ["No mutant survived."])
+    if unexplained:
+        lines += ["Survivors not explained (each counts against the score):", "",
+                  *table(["mutant", "status", "caught by the project's tests", "diff"],
+                         [[_short(s["name"]), s["status"], s["killed_by"] or "no", code(s["diff"])] for s in unexplained]), ""]
+    explained = [s for s in survivors if s["equivalent"]]
+    if explained:
+        lines += ["Survivors explained as equivalent:", "",
+                  *table(["mutant", "caught by the project's tests", "diff", "why"],
+                         [[_short(s["name"]), s["killed_by"] or "no", code(s["diff"]), html.escape(s["explanation"])] for s in explained])]
+    return lines if survivors else [*lines, "No mutant survived."]
 
 
 # ---------------------------------------------------------------- the file
