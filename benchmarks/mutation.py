@@ -130,13 +130,13 @@ def statuses(workdir: Path) -> dict[str, str]:
     return found
 
 
-def run_passes(root: Path, only: list[str], workers: int, reuse: int) -> list[Mutant]:
+def run_passes(root: Path, only: list[str], workers: int, reuse: int, passes: int = len(PASSES)) -> list[Mutant]:
     """Each pass on what the passes before it left alive; a mutant's status is the suite's verdict.
 
     The first ``reuse`` passes are read from their last run in ``root`` instead of run again.
     """
     mutants: dict[str, Mutant] = {}
-    for number, run in enumerate(PASSES, 1):
+    for number, run in enumerate(PASSES[:passes], 1):
         workdir = root / f"pass{number}"
         alive = [name for name, m in mutants.items() if not m.killed_by
                  and any(m.status == glob or fnmatch.fnmatchcase(name, glob) for glob in run.tries)]
@@ -192,9 +192,11 @@ def main() -> None:
     parser.add_argument("--only", nargs="*", default=TARGETS, help="globs of the files to mutate")
     parser.add_argument("--json", type=Path, default=RESULT)
     parser.add_argument("--reuse", type=int, default=0, metavar="N", help="read the first N passes' results from their last run")
+    parser.add_argument("--passes", type=int, default=len(PASSES), choices=range(1, len(PASSES) + 1),
+                        help="run only the first N passes (2: the suite's alone, without the project's tests)")
     args = parser.parse_args()
     started = time.perf_counter()
-    mutants = run_passes(args.workdir, args.only, args.workers, args.reuse)
+    mutants = run_passes(args.workdir, args.only, args.workers, args.reuse, args.passes)
     stale = explain(mutants)
     killed = sum(m.status in DETECTED for m in mutants)
     equivalent = sum(m.equivalent for m in mutants)
@@ -203,7 +205,7 @@ def main() -> None:
     summary = {
         "tool": f"mutmut {version('mutmut')}",
         "targets": args.only,
-        "passes": {run.name: " ".join(["pytest", *run.args]) for run in PASSES},
+        "passes": {run.name: " ".join(["pytest", *run.args]) for run in PASSES[:args.passes]},
         "killed_by": {run.name: sum(m.killed_by == run.name for m in mutants) for run in PASSES},
         "total": len(mutants),
         "killed": killed,

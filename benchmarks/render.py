@@ -266,8 +266,8 @@ def render_mutation(data: dict[str, Any]) -> list[str]:
         mutation_line(data),
         "",
         f"`python benchmarks/mutation.py` mutates {', '.join(f'`{t}`' for t in data['targets'])} with mutmut and runs, in passes, "
-        f"each on what the last left alive: {passes}. The score counts the kit's suite (the first two passes) only; the third "
-        "says which survivors the project's own tests catch. A survivor is equivalent when a rule of "
+        f"each on what the last left alive: {passes}. The score counts the kit's suite (the first two passes) only; a third, "
+        "when run, says which survivors the project's own tests catch. A survivor is equivalent when a rule of "
         "`benchmarks/mutation_equivalents.toml` explains why no caller keeping SPEC.md can tell it from the original; each "
         f"rule gives its class first. {len(survivors)} survivors, {len(survivors) - len(unexplained)} explained, "
         f"{len(unexplained)} not ({data['seconds']:.0f} s)."
