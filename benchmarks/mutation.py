@@ -138,15 +138,16 @@ def run_passes(root: Path, only: list[str], workers: int, reuse: int, passes: in
     mutants: dict[str, Mutant] = {}
     for number, run in enumerate(PASSES[:passes], 1):
         workdir = root / f"pass{number}"
+        first = not mutants
         alive = [name for name, m in mutants.items() if not m.killed_by
                  and any(m.status == glob or fnmatch.fnmatchcase(name, glob) for glob in run.tries)]
-        if mutants and not alive:
+        if not first and not alive:
             continue
         if number > reuse:
             prepare(workdir, only, run)
-            mutate(workdir, workers, alive or None)
+            mutate(workdir, workers, None if first else alive)
         for name, status in statuses(workdir).items():
-            if mutants and name not in alive:
+            if not first and name not in alive:
                 continue
             mutant = mutants.setdefault(name, Mutant(name, status))
             if run.suite:
