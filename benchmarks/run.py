@@ -53,7 +53,7 @@ def sections(args: argparse.Namespace) -> dict[str, Callable[[], dict[str, Any]]
     return {
         "detection": lambda: detection.measure(profiles=args.profiles, workers=args.workers, timeout=args.timeout, quick=args.quick,
                                                engines=args.engines),
-        "false-alarms": lambda: false_alarms.measure(runs=args.runs or (1 if args.quick else 5), workers=args.workers,
+        "false-alarms": lambda: false_alarms.measure(runs=args.runs if args.runs is not None else (1 if args.quick else 5), workers=args.workers,
                                                      timeout=args.timeout, quick=args.quick, engines=args.engines),
         "runtime": lambda: runtime.measure(profiles=[p for p in args.profiles if not (args.quick and p == "thorough")],
                                            timeout=args.timeout),  # a quick run skips thorough here even when asked for it
