@@ -111,6 +111,7 @@ def measure(*, runs: int, workers: int, timeout: float, quick: bool, engines: li
     table = rows(results)
     return {
         "runs_per_target": runs,
+        "engines_asked": engines,
         "sampled": quick,
         "quick_thorough": list(QUICK_THOROUGH) if quick else None,
         "timeout": timeout,

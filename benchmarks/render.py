@@ -148,8 +148,9 @@ def _failure_lines(run: dict[str, Any]) -> list[str]:
 def render_false_alarms(data: dict[str, Any]) -> list[str]:
     runs = data["runs_per_target"]
     thorough = f"{runs} time{'s' if runs != 1 else ''} under thorough (`--conformance-seed` {'1' if runs == 1 else f'1..{runs}'})"
-    scope = (f"Every correct target of `testbed/backends/correct.py` (`CORRECT_TARGETS`, the independent ones included) and each engine's "
-             f"example backend: the whole kit {thorough} and once under ci")
+    engines = "" if data.get("engines_asked") == [] else " and each engine's example backend"
+    scope = (f"Every correct target of `testbed/backends/correct.py` (`CORRECT_TARGETS`, the independent ones included){engines}: "
+             + (f"the whole kit {thorough} and once under ci" if runs else "the whole kit once under ci, no thorough run (`--runs 0`)"))
     if data.get("sampled"):
         scope = (f"A quick run: every correct target of `testbed/backends/correct.py` (`CORRECT_TARGETS`, the independent ones included) "
                  f"and each engine's example backend once under ci, and only {', '.join(f'`{t}`' for t in data['quick_thorough'])} "
