@@ -41,18 +41,18 @@ R = TypeVar("R")
 PYCACHE = Path(tempfile.gettempdir()) / "conformance-bench-pycache"
 
 
-def kit_env(*, cold: bool = False) -> dict[str, str]:
+def kit_env(*, cold_in: Path | None = None) -> dict[str, str]:
     """The environment of a kit subprocess: this one, with the repository first on ``PYTHONPATH``.
 
     Bytecode is cached (in ``PYCACHE``), as on any machine where pip installed the kit and its
     first run wrote pytest's rewritten modules; this machine sets PYTHONDONTWRITEBYTECODE, which
-    would compile every module from source on every run. ``cold`` measures exactly that: no
-    bytecode read or written.
+    would compile every module from source on every run. ``cold_in`` measures exactly that: no
+    bytecode read or written (the prefix is an empty folder there, which the caller removes).
     """
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
-    if cold:
+    if cold_in is not None:
         env["PYTHONDONTWRITEBYTECODE"] = "1"
-        env["PYTHONPYCACHEPREFIX"] = tempfile.mkdtemp(prefix="bench-cold-pycache-")  # empty: nothing to read
+        env["PYTHONPYCACHEPREFIX"] = str(cold_in / "pycache")  # empty: nothing to read
     else:
         env.pop("PYTHONDONTWRITEBYTECODE", None)
         env["PYTHONPYCACHEPREFIX"] = str(PYCACHE)
@@ -107,7 +107,7 @@ def run_kit(*args: str, timeout: float | None = None, cwd: Path | None = None, k
         report = Path(tmp) / "report.json"
         command = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", f"--conformance-report={report}", *args]
         started = time.perf_counter()
-        process = subprocess.Popen(command, cwd=cwd or tmp, env=kit_env(cold=cold), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        process = subprocess.Popen(command, cwd=cwd or tmp, env=kit_env(cold_in=Path(tmp) if cold else None), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                    stdin=subprocess.DEVNULL, text=True, start_new_session=True)
         exit_code: int | None
         try:
