@@ -208,9 +208,11 @@ def short_switch_interval(seconds: float = 1e-6) -> Iterator[None]:
 
 #: Runs of a tiny program on a target whose decisions the schedule does not fix (see ``every_schedule``).
 UNSTEERED_RUNS = 50
+#: Schedules of one tiny program walked under the ci profile (the suite scales it by profile).
+SCHEDULE_LIMIT = 500
 
 
-def every_schedule(run: Callable[[Schedule], T], limit: int = 500,
+def every_schedule(run: Callable[[Schedule], T], limit: int = SCHEDULE_LIMIT,
                    unsteered_limit: int = UNSTEERED_RUNS) -> Iterator[tuple[Schedule, T]]:
     """Run ``run(schedule)`` under every schedule of a tiny program, depth first; yield each with its result.
 

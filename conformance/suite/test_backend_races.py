@@ -14,10 +14,10 @@ import pytest
 from hypothesis import given
 
 from conformance.harness import Harness
-from conformance.harness.schedule import Schedule, every_schedule
+from conformance.harness.schedule import SCHEDULE_LIMIT, Schedule, every_schedule
 from conformance.machines.load import Load, load_backend
 from conformance.machines.races import race_backend
-from conformance.plugin.profiles import at_most, factor
+from conformance.plugin.profiles import at_most, factor, scaled
 from conformance.spec import covers
 from conformance.strategies.programs import (
     ABSENT,
@@ -68,7 +68,8 @@ def test_concurrent_histories_are_linearizable(harness: Harness, program: KVProg
 @covers(*CLAUSES)
 @pytest.mark.parametrize("race", sorted(TINY))
 def test_tiny_races_under_every_schedule(harness: Harness, race: str) -> None:
-    for _schedule, _race in every_schedule(lambda schedule: race_backend(harness, TINY[race], schedule)):
+    for _schedule, _race in every_schedule(lambda schedule: race_backend(harness, TINY[race], schedule),
+                                                limit=scaled(SCHEDULE_LIMIT)):
         pass  # each run raises the clause its history breaks
 
 

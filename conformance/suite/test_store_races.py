@@ -13,10 +13,10 @@ from hypothesis import given
 
 from conformance.contract.task import TaskStatus
 from conformance.harness import FakeClock, Harness
-from conformance.harness.schedule import Schedule, every_schedule
+from conformance.harness.schedule import SCHEDULE_LIMIT, Schedule, every_schedule
 from conformance.machines.load import STORE_LOAD, load_store
 from conformance.machines.races import race_store
-from conformance.plugin.profiles import at_most, factor
+from conformance.plugin.profiles import at_most, factor, scaled
 from conformance.spec import covers
 from conformance.strategies.programs import (
     EXPIRED,
@@ -77,7 +77,8 @@ def test_concurrent_histories_are_linearizable(
 @covers(*CLAUSES)
 @pytest.mark.parametrize("race", sorted(TINY))
 def test_tiny_races_under_every_schedule(harness: Harness, race_clock: FakeClock, race: str) -> None:
-    for _schedule, _race in every_schedule(lambda schedule: race_store(harness, FakeClock(race_clock()), TINY[race], schedule)):
+    for _schedule, _race in every_schedule(lambda schedule: race_store(harness, FakeClock(race_clock()), TINY[race], schedule),
+                                                limit=scaled(SCHEDULE_LIMIT)):
         pass  # each run raises the clause its history breaks
 
 
