@@ -1,7 +1,8 @@
 """What every benchmark shares: the one way to run the kit in a subprocess, the machine, the results files, engine servers.
 
 ``run_kit`` is the only place a benchmark starts ``python -m pytest``: a fresh temporary
-working directory (so no ``.hypothesis`` database or cache carries over between runs), the
+working directory (so no ``.hypothesis`` database carries over between runs; only Hypothesis'
+caches do, ``HYPOTHESIS_CACHES``), the
 repository on ``PYTHONPATH`` (so ``testbed`` and ``examples`` import as a user's own package
 would), a JSON verdict read back, the wall time of the whole process (start-up included),
 and a timeout that kills the run's whole process group.
@@ -12,6 +13,7 @@ from __future__ import annotations
 import json
 import os
 import platform
+import shutil
 import signal
 import subprocess
 import sys
@@ -39,6 +41,20 @@ R = TypeVar("R")
 
 #: Where kit subprocesses keep their bytecode (pytest's rewritten modules included), outside the repository.
 PYCACHE = Path(tempfile.gettempdir()) / "conformance-bench-pycache"
+
+
+#: Hypothesis' caches (never its example database), kept between kit runs as in an author's own checkout.
+HYPOTHESIS_CACHES = Path(tempfile.gettempdir()) / "conformance-bench-hypothesis"
+#: The cache folders under ``.hypothesis``: the Unicode table its text strategies build (1.0 s on
+#: this machine) and the constants it reads from the modules it takes for the user's (0.4 s).
+CACHE_PARTS = ("unicode_data", "constants")
+
+
+def _copy_caches(source: Path, destination: Path) -> None:
+    """Copy Hypothesis' cache folders, file by file (each cache file is named by its content's key)."""
+    for part in CACHE_PARTS:
+        if (source / part).is_dir():
+            shutil.copytree(source / part, destination / part, dirs_exist_ok=True)
 
 
 def kit_env(*, cold_in: Path | None = None) -> dict[str, str]:
@@ -101,10 +117,14 @@ def run_kit(*args: str, timeout: float | None = None, cwd: Path | None = None, k
     The wall time is the whole subprocess's, start-up included; at ``timeout`` seconds the
     run's process group (the kit and whatever it started) is killed and no verdict is read.
     ``keep`` is how many of the output's last characters the result holds (None: all of it).
-    ``cold``: without bytecode (``kit_env``).
+    ``cold``: without bytecode (``kit_env``) and without Hypothesis' caches, as on a fresh machine;
+    otherwise the run starts with the caches earlier runs left, and adds its own.
     """
     with tempfile.TemporaryDirectory(prefix="bench-") as tmp:
         report = Path(tmp) / "report.json"
+        caches = Path(cwd or tmp) / ".hypothesis"
+        if not cold:
+            _copy_caches(HYPOTHESIS_CACHES, caches)
         command = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", f"--conformance-report={report}", *args]
         started = time.perf_counter()
         process = subprocess.Popen(command, cwd=cwd or tmp, env=kit_env(cold_in=Path(tmp) if cold else None), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
@@ -118,6 +138,8 @@ def run_kit(*args: str, timeout: float | None = None, cwd: Path | None = None, k
             output, _ = process.communicate()
             exit_code = None
         seconds = time.perf_counter() - started
+        if not cold:
+            _copy_caches(caches, HYPOTHESIS_CACHES)
         verdict = json.loads(report.read_text()) if exit_code is not None and report.exists() else None
     return KitRun(tuple(args), seconds, exit_code, verdict, output if keep is None else output[-keep:])
 
