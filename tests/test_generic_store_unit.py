@@ -100,6 +100,7 @@ from conformance.strategies.tasks import (
 from conformance.taskstore import (
     TASK_RECORD_SCHEMA,
     GenericTaskStore,
+    decode_record,
     load_record_document,
     owner_prefix,
     task_key,
@@ -1208,6 +1209,30 @@ def test_records_follow_schema() -> None:
         for bad in ({"taskId": "x"}, {**a.to_wire(), "status": "done"}, {**a.to_wire(), "extra": 1}, {**a.to_wire(), "ttl": -1}):
             with pytest.raises(ValueError):
                 validate_task_wire(bad)
+
+    run(body)
+
+
+
+def test_every_decode_is_a_record_of_its_own() -> None:
+    """Records are remembered by their bytes, but a caller who changes what it got changes nothing else."""
+    async def body() -> None:
+        store, backend, _ = make()
+        task = await store.create(OWNER, "m")
+        await store.set_variables(task.task_id, OWNER, {"k": {"nested": [1]}})
+        await store.set_result(task.task_id, OWNER, {"r": [1]})
+        stored = await backend.get(task_key(OWNER, task.task_id))
+        first, _ = decode_record(stored.data, stored.version)
+        first.variables["k"]["nested"].append(2)
+        first.result["r"].append(2)
+        again, pending = decode_record(stored.data, stored.version + 7)
+        assert again.variables == {"k": {"nested": [1]}} and again.result == {"r": [1]} and not pending
+        assert again.version == stored.version + 7 and first.version == stored.version
+        got = await store.get(task.task_id, OWNER)
+        got.variables["k"]["nested"].clear()
+        assert (await store.get(task.task_id, OWNER)).variables == {"k": {"nested": [1]}}
+        with pytest.raises(ValueError):
+            decode_record(stored.data.replace(b'"pending":false', b'"pending":0'), 1)
 
     run(body)
 

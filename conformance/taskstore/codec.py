@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import Any
 
 import jsonschema
@@ -76,32 +77,31 @@ TASK_RECORD_SCHEMA: dict[str, Any] = {
 
 _RECORD_VALIDATOR = jsonschema.Draft202012Validator(TASK_RECORD_SCHEMA)
 
-#: Digests of record bytes already found to follow the schema. The store decodes every record
-#: it writes and then reads the same bytes back many times; the schema check is two thirds of a
-#: call's cost, and the same bytes always get the same answer. Bounded: cleared when full.
-_FOLLOWS_SCHEMA: set[bytes] = set()
-_REMEMBERED = 65_536
+#: Records already read, by the digest of their bytes: the record (its version aside) and whether it is pending.
+#: The store reads the same bytes over and over (every create and every listing reads all of the
+#: owner's records), and the same bytes always decode to the same record, so each distinct record
+#: is parsed and schema-checked once. Bounded: cleared when full; large records are not kept.
+_DECODED: dict[bytes, tuple[TaskRecord, bool]] = {}
+_REMEMBERED = 16_384
+_REMEMBERED_SIZE = 16_384
 
 
 def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not JSON")
 
 
+_DECODER = json.JSONDecoder(parse_constant=_reject_constant)
+
+
 def load_record_document(data: bytes) -> dict[str, Any]:
     """Parse and schema-check record bytes; ValueError for anything a store did not write."""
     try:
-        document: dict[str, Any] = json.loads(data.decode("utf-8"), parse_constant=_reject_constant)
+        document: dict[str, Any] = _DECODER.decode(data.decode("utf-8"))
     except (UnicodeDecodeError, ValueError, RecursionError) as exc:
         raise ValueError(f"record is not UTF-8 JSON: {type(exc).__name__}") from exc
-    digest = hashlib.blake2b(data, digest_size=16).digest()
-    if digest in _FOLLOWS_SCHEMA:
-        return document
     problem = first_schema_error(_RECORD_VALIDATOR, document)
     if problem:
         raise ValueError(f"record does not follow TASK_RECORD_SCHEMA: {problem}")
-    if len(_FOLLOWS_SCHEMA) >= _REMEMBERED:
-        _FOLLOWS_SCHEMA.clear()
-    _FOLLOWS_SCHEMA.add(digest)
     return document
 
 
@@ -125,8 +125,24 @@ def encode_record(record: TaskRecord, *, pending: bool = False) -> bytes:
 
 
 def decode_record(data: bytes, version: int) -> tuple[TaskRecord, bool]:
-    """The record in ``data`` and whether it is still pending; ValueError if it is not a task record."""
-    document = load_record_document(data)
+    """The record in ``data`` and whether it is still pending; ValueError if it is not a task record.
+
+    Every call returns a record of its own: variables and result are fresh containers, so a
+    caller that changes them changes nothing the store or another caller holds.
+    """
+    digest = hashlib.blake2b(data, digest_size=16).digest()
+    known = _DECODED.get(digest)
+    if known is None:
+        known = _decode_document(load_record_document(data))
+        if len(data) <= _REMEMBERED_SIZE:
+            if len(_DECODED) >= _REMEMBERED:
+                _DECODED.clear()
+            _DECODED[digest] = known
+    record, pending = known
+    return replace(record, variables=copy_json(record.variables), result=copy_json(record.result), version=version), pending
+
+
+def _decode_document(document: dict[str, Any]) -> tuple[TaskRecord, bool]:
     task = document["task"]
     expires = document["expiresAt"]
     record = TaskRecord(
@@ -143,6 +159,14 @@ def decode_record(data: bytes, version: int) -> tuple[TaskRecord, bool]:
         variables=document["variables"],
         has_result="result" in document,
         result=document["result"]["value"] if "result" in document else None,
-        version=version,
     )
     return record, document["pending"]
+
+
+def copy_json(value: Any) -> Any:
+    """A copy of a JSON value whose containers are all new (its strings and numbers are immutable)."""
+    if type(value) is dict:
+        return {name: copy_json(item) for name, item in value.items()}
+    if type(value) is list:
+        return [copy_json(item) for item in value]
+    return value
