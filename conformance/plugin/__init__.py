@@ -6,6 +6,7 @@ It is inert unless a target is named: no fixtures leak into other projects' test
 
 from __future__ import annotations
 
+import gc
 import secrets
 from collections.abc import Generator
 from pathlib import Path
@@ -303,6 +304,18 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     if unknown:
         raise pytest.UsageError(f"--conformance-clause names no clause of SPEC.md: {', '.join(sorted(unknown))}")
     _deselect(config, items, [item for item in items if wanted & set(_clauses_of(item))])
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """Move everything alive after collection (modules, classes, test items) out of the collector's reach.
+
+    Why: none of it becomes garbage before the process ends, yet every full collection walks it,
+    and pytest runs several at the end of every session (to report unraisable exceptions). On a
+    run that stops at its first failure that was 0.3 s of a 1.1 s run. Objects made by the tests
+    themselves are collected as before.
+    """
+    if session.config.stash.get(TARGET_KEY, None) is not None:
+        gc.freeze()
 
 
 def pytest_report_collectionfinish(config: pytest.Config) -> list[str]:
