@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from functools import partial
 from typing import Any, Generic, TypeVar
@@ -212,6 +212,34 @@ class Blocking(Generic[C]):
             raise
         except Exception as error:
             _mark_unexpected(error, self.checked.rules, method, described)
+            raise
+
+    def each(self, method: str, argument_lists: Iterable[Sequence[Any]]) -> list[Any]:
+        """``method`` once per argument list, one call after another, in a single trip to the loop.
+
+        The same calls as that many ``call``s, each bounded and checked on its own; what it saves
+        is a thread hop per call (0.1 ms on a small machine), most of what a call into a fast
+        in-process backend costs. The trip as a whole is bounded by the sum of the calls' bounds.
+        """
+        calls = [tuple(arguments) for arguments in argument_lists]
+        self.checked.counters.log.enter(example_context())
+        current = [describe_call(method, calls[0], {})] if calls else [method]
+
+        async def one_by_one() -> list[Any]:
+            answers = []
+            for arguments in calls:
+                current[0] = describe_call(method, arguments, {})
+                answers.append(await self.checked.invoke(method, *arguments))
+            return answers
+
+        try:
+            return self.runner.call(f"{len(calls)} {method} calls in a row", one_by_one,
+                                    timeout=(self.checked.timeout + 1) * max(1, len(calls)),
+                                    clause=self.checked.rules.timeout_clause)
+        except ContractViolation:
+            raise
+        except Exception as error:
+            _mark_unexpected(error, self.checked.rules, method, current[0])
             raise
 
     def run(self, program: Callable[[C], Awaitable[T]], timeout: float | None = None) -> T:
