@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 
 from conformance import (
@@ -196,6 +196,8 @@ MALLORY = "mallory"
 
 @covers("SEC-7")
 @examples(40)
+# The classic injection first: a variable named like the record's owner field.
+@example(variables={"ownerId": MALLORY}, result={"ownerId": MALLORY}, message='"},"ownerId":"mallory', method="tools/call")
 @given(
     variables=st.dictionaries(injection_names(), injection_values(), min_size=1, max_size=6),
     result=injection_values(),
