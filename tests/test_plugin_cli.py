@@ -306,3 +306,16 @@ GenericTaskStore._call = _conflicts_become_backend_failures
     result, verdict = run_kit(pytester, "--backend=reference_backend:InMemoryBackend", "-k", "concurrent_writes_lose_no_update")
     assert verdict is not None and verdict["violated"] == ["TS-18"], result.stdout.str()[-3000:]
     result.stdout.fnmatch_lines(["*raised TaskStoreError*the only refusal contention may cause is ConcurrentModificationError*"])
+
+
+def test_a_failing_run_never_builds_a_hypothesis_patch_for_the_kits_own_tests(pytester: pytest.Pytester) -> None:
+    """Hypothesis would build an @example patch against the kit's test file (which no author can
+    apply), importing libcst to do it: 0.6 s on every failing run."""
+    pytester.makeconftest(
+        "import sys\n"
+        "def pytest_unconfigure(config):\n"
+        "    print('patching imported:', 'hypothesis.extra._patching' in sys.modules)\n"
+    )
+    result, verdict = run_kit(pytester, "--backend=testbed.backends.broken:ReserialisedData", "-x")
+    assert result.ret == 1 and verdict is not None and verdict["verdict"] == "fail"
+    result.stdout.fnmatch_lines(["patching imported: False"])

@@ -364,9 +364,9 @@ _HYPOTHESIS_PATCH_ATTRIBUTE = "_hypothesis_failing_examples"
 @pytest.hookimpl(tryfirst=True)
 def pytest_runtest_teardown(item: pytest.Item) -> None:
     if SUITE_DIR in item.path.parents and hasattr(item, _HYPOTHESIS_PATCH_ATTRIBUTE):
-        # Hypothesis would write .hypothesis/patches/*.patch adding @example to the kit's own test in
-        # site-packages, which no author can apply (the reproduction script is theirs), and it imports
-        # libcst to do so: 0.6 s on every failing run.
+        # Hypothesis would build a patch adding @example to the kit's own test, in site-packages, which
+        # no author can apply (the reproduction script is theirs); it imports libcst to do so: 0.6 s
+        # on every failing run.
         delattr(item, _HYPOTHESIS_PATCH_ATTRIBUTE)
     process = item.config.stash.get(PROCESS_KEY, None)
     if process is not None and process.broken is not None:
