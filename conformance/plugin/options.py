@@ -55,8 +55,8 @@ def add_options(parser: pytest.Parser) -> None:
         help="Shrink failing examples to minimal ones (default: yes); 'no' reports the first failure found, faster.",
     )
     group.addoption(
-        "--conformance-timeout", dest="conformance_timeout", type=float, default=10.0, metavar="SECONDS",
-        help="Bound on every single call into the target (default: 10).",
+        "--conformance-timeout", dest="conformance_timeout", type=float, default=8.0, metavar="SECONDS",
+        help="Bound on every single call into the target (default: 8).",
     )
     group.addoption(
         "--conformance-max-timeouts", dest="conformance_max_timeouts", type=int, default=3, metavar="N",
