@@ -47,3 +47,11 @@ def test_load_alone_catches_a_race_it_cannot_steer(pytester: pytest.Pytester, fl
     assert result.ret == pytest.ExitCode.TESTS_FAILED and verdict is not None, result.stdout.str()[-3000:]
     assert clause in verdict["violated"], verdict["violated"]
     assert {nodeid.split("::")[1].split("[")[0] for nodeid in verdict["tests"]} == {"test_races_under_load"}
+
+
+def test_writes_the_engine_fails_under_load_are_unknown_outcomes_not_violations(pytester: pytest.Pytester) -> None:
+    """A correct backend whose engine drops writes under contention (BackendError, applied or not) passes every race test."""
+    result, verdict = run_kit(pytester, "--backend=testbed.backends.correct:FailsWritesUnderContention", "-k", "races")
+    assert result.ret == pytest.ExitCode.OK and verdict is not None, result.stdout.str()[-3000:]
+    assert not verdict["violated"], verdict["violated"]
+    assert all(verdict["clauses"][c]["status"] == "met" for c in ("CC-1", "CC-2", "CC-7")), verdict["clauses"]

@@ -29,10 +29,10 @@ from conformance.checker import (
     to_html,
     to_text,
 )
-from conformance.contract.errors import StorageError
+from conformance.contract.errors import BackendError, StorageError
 from conformance.contract.store import StoreConfig
 from conformance.contract.task import TaskRecord
-from conformance.contract.task_errors import ConcurrentModificationError, TaskError
+from conformance.contract.task_errors import ConcurrentModificationError, TaskError, TaskStoreError
 from conformance.harness.clock import FakeClock
 from conformance.harness.guard import Blocking, Checked
 from conformance.harness.harness import Harness, wall_clock
@@ -98,6 +98,9 @@ async def play(
         try:
             result = await op.apply(checked)
         except errors as error:
+            if transient(error):  # the engine failed: the call reached it or not; this client goes on
+                recorder.unknown(token)
+                return True
             completed, outcome = observe(op, None, error)
         except ContractViolation as problem:  # a timeout or a malformed answer: outcome unknown, this client stops
             recorder.unknown(token)
@@ -124,6 +127,20 @@ async def play(
         if not await call(1, op):
             break
     return Race(recorder.history(), schedule, problems)
+
+
+def transient(error: BaseException) -> bool:
+    """Whether a failure leaves the call's effect unknown: a BackendError (BK-3: the engine or its
+    driver failed, a transient failure surfaced at once), or a store's TaskStoreError caused by one.
+
+    Such a call may have taken effect before its reply was lost, so the history records it as
+    unknown (CC-7), like a timeout, not as an answer the model must admit: a correct backend
+    whose engine fails a write under load is not failed for it (the DynamoDB emulator did, in
+    the load test, and the search on the history then ran out of its budget). Any other error
+    is an answer, and judged: a lost race told as a TaskStoreError is still TS-18's.
+    """
+    cause = error.__cause__ if isinstance(error, TaskStoreError) else error
+    return isinstance(cause, BackendError)
 
 
 def _verdict_or_raise(harness: Harness, race: Race, verdict: Verdict, title: str) -> None:

@@ -20,6 +20,7 @@ import anyio.lowlevel
 import anyio.to_thread
 
 from conformance import (
+    BackendError,
     Capabilities,
     CapacityExceededError,
     ExpiredRecords,
@@ -236,6 +237,43 @@ def threaded_backend_on_the_wall_clock() -> ThreadedBackend:
     wall time, and must not fail it for that (a TS-4 false alarm once did).
     """
     return ThreadedBackend()
+
+
+class FailsWritesUnderContention(InMemoryBackend):
+    """Correct, with an engine that fails some writes under load: every third write made while
+    another call is in flight raises BackendError (BK-3), half of them after applying it, as a
+    server dropping replies under load does (the DynamoDB emulator in the load test did).
+
+    Nothing fails while calls come one at a time, so only the race tests meet the failures.
+    """
+
+    def __init__(self, clock: Clock | None = None) -> None:
+        super().__init__(clock=clock)
+        self._in_flight = 0
+        self._contended_writes = 0
+
+    async def _write(self, write: Callable[[], Any]) -> int:
+        self._in_flight += 1
+        try:
+            await anyio.lowlevel.checkpoint()
+            fails = False
+            if self._in_flight > 1:
+                self._contended_writes += 1
+                fails = self._contended_writes % 3 == 0
+            if fails and self._contended_writes % 2:
+                raise BackendError("engine overloaded; nothing written") from ConnectionResetError("reset by peer")
+            version: int = await write()
+            if fails:
+                raise BackendError("engine overloaded; the write may have been applied") from TimeoutError("reply lost")
+            return version
+        finally:
+            self._in_flight -= 1
+
+    async def put(self, key: str, data: bytes) -> int:
+        return await self._write(lambda: super(FailsWritesUnderContention, self).put(key, data))
+
+    async def put_if_version(self, key: str, data: bytes, expected_version: int) -> int:
+        return await self._write(lambda: super(FailsWritesUnderContention, self).put_if_version(key, data, expected_version))
 
 
 #: Every correct target the kit must pass, as (flag, factory): the gallery's correct runs and
