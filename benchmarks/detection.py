@@ -143,9 +143,12 @@ def start_up(repeats: int = 3) -> dict[str, float]:
     return {"warm": round(warm, 2), "cold": round(cold, 2)}
 
 
-def measure(*, profiles: list[str], workers: int, timeout: float, quick: bool, engines: list[str] | None = None,
-            only: list[str] | None = None) -> dict[str, Any]:
+def measure(*, profiles: list[str], timeout: float, quick: bool, engines: list[str] | None = None,
+            only: list[str] | None = None, workers: int = 1) -> dict[str, Any]:
     """The section's results: every run, and a summary per profile for the in-memory galleries and for each engine's.
+
+    One kit run at a time by default: the time to detect is a wall-clock figure, and two runs
+    sharing a small machine's cores would each report the other's load as their own.
 
     ``quick`` runs every third entry of the in-memory galleries (first, fourth, ...) and the engines' first entry each.
     """

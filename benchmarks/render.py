@@ -93,8 +93,9 @@ def render_detection(data: dict[str, Any]) -> list[str]:
         f"--conformance-profile=P` in a fresh directory, thorough with `--conformance-seed={data['seed']}`, {data['workers']} runs at a "
         f"time, each stopped after {timeout:.0f} s; seconds are the whole process's (start-up included), \"attributed\" means the "
         "first failure's first clause is the bug's (`violates`, or an `also` clause stating the same rule), and \"calls\" is the "
-        "size of the first failure's shrunk example. Bytecode is cached, as on any machine that installed the kit with pip "
-        "and ran it once; this machine sets PYTHONDONTWRITEBYTECODE, which compiles every module on every run instead"
+        "size of the first failure's shrunk example. Bytecode and Hypothesis' caches (its Unicode table and the constants it "
+        "reads from local modules, never its examples) are kept between runs, as in an author's checkout after the kit's first "
+        "run; this machine sets PYTHONDONTWRITEBYTECODE, which compiles every module on every run instead"
         + (f" (start-up, a one-test run: {data['startup']['warm']:.2f} s cached, {data['startup']['cold']:.2f} s without bytecode)."
            if data.get("startup") else "."),
         "",

@@ -51,7 +51,7 @@ def run_mutation(args: argparse.Namespace) -> str | None:
 def sections(args: argparse.Namespace) -> dict[str, Callable[[], dict[str, Any]]]:
     """Each measured section and what measures it, with the command line's choices."""
     return {
-        "detection": lambda: detection.measure(profiles=args.profiles, workers=args.workers, timeout=args.timeout, quick=args.quick,
+        "detection": lambda: detection.measure(profiles=args.profiles, timeout=args.timeout, quick=args.quick,
                                                engines=args.engines),
         "false-alarms": lambda: false_alarms.measure(runs=args.runs if args.runs is not None else (1 if args.quick else 5), workers=args.workers,
                                                      timeout=args.timeout, quick=args.quick, engines=args.engines),
@@ -68,7 +68,7 @@ def main() -> None:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="fewer repeats and entries, to try the command out")
     parser.add_argument("--only", nargs="+", choices=names, metavar="SECTION", help=f"run only these sections ({', '.join(names)})")
-    parser.add_argument("--workers", type=int, default=2, help="kit subprocesses at a time for detection and false alarms (default 2)")
+    parser.add_argument("--workers", type=int, default=2, help="kit subprocesses at a time for false alarms (default 2); detection times one run at a time")
     parser.add_argument("--profiles", nargs="+", choices=detection.PROFILES, default=None,
                         help="profiles for detection and runtime (default: all three; smoke and ci with --quick)")
     parser.add_argument("--timeout", type=float, default=1800, help="seconds before one kit run is killed (default 1800)")
