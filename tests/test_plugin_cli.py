@@ -281,10 +281,11 @@ def test_rules_run_simplest_first_and_whole_contract_machines_last(pytester: pyt
     """The backend's own tests, then the store's, each in section order (BK, TS, SEC, CC); then the machines, which trip over anything."""
     result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "--backend=reference_backend:InMemoryBackend", "--collect-only", "-q")
     names = [line.split("::")[-1] for line in result.outlines if "::" in line]
-    machines = [i for i, name in enumerate(names) if name.startswith(("test_backend_agrees_with_model", "test_store_agrees_with_model"))]
+    machines = [i for i, name in enumerate(names)
+                if name.startswith(("test_backend_agrees_with_model", "test_store_agrees_with_model", "test_owner_isolation_probe_machine"))]
     races = [i for i, name in enumerate(names) if "linearizable" in name or "races_under_load" in name]
     first_store = names.index("test_store_offers_the_task_store_methods[asyncio]")
-    assert len(machines) == 2 and len(races) == 4 and min(machines) > max(races), names
+    assert len(machines) == 3 and len(races) == 4 and min(machines) > max(races), names
     assert names.index("test_fresh_instance_is_empty[asyncio]") < min(races) < first_store < max(races), names
     assert names.index("test_owner_prefixes_list_only_their_owners_keys[asyncio]") < first_store, names  # the backend's SEC tests
 

@@ -72,6 +72,7 @@ def pytest_configure(config: pytest.Config) -> None:
         "(SPEC.md, Targets); deselected in runs whose target it does not apply to",
     )
     config.addinivalue_line("markers", "security: the security regression gate (tests naming a SEC clause of SPEC.md)")
+    config.addinivalue_line("markers", f"{MACHINE_MARKER}: a test that runs a state machine; it runs after every rule's own tests")
     config.addinivalue_line("markers", f"{profiles.EXAMPLES_MARKER}(n): a suite test's Hypothesis example budget under the ci profile")
     try:
         target = _target(config)
@@ -251,6 +252,8 @@ def _deselect(config: pytest.Config, items: list[pytest.Item], keep: list[pytest
 _SECTION_ORDER = {"BK": 0, "TS": 1, "SEC": 2, "CC": 3}
 #: A test naming this many clauses judges a whole contract (a state machine): after the direct tests.
 _WHOLE_CONTRACT = 5
+#: The marker of a test that runs a state machine, whatever clauses it names: after the direct tests too.
+MACHINE_MARKER = "conformance_machine"
 
 
 def _rule_order(item: pytest.Item) -> tuple[int, int, int, int]:
@@ -263,14 +266,16 @@ def _rule_order(item: pytest.Item) -> tuple[int, int, int, int]:
     (a pagination bug met first by a quota test). A machine trips over anything, and it is the
     slowest test there is: run last, it neither names a rule another test names better nor delays
     that test's failure under ``-x`` (an owner-isolation bug reached the store machine before the
-    SEC test of its rule). A backend's bug, races included, is met by the backend's own tests
+    SEC test of its rule; a quota shared by look-alike owners reached the owner-isolation probe
+    machine, which names two SEC clauses only, 7 s into a run, before the direct SEC-4 test). A backend's bug, races included, is met by the backend's own tests
     before the store suite over it runs (a backend race waited for every store test).
     """
     marker = item.get_closest_marker("conformance_clause")
     if marker is None or not marker.args:
         return (-1, 0, 0, 0)
     prefix, _, number = str(marker.args[0]).partition("-")
-    whole = len(marker.args) >= _WHOLE_CONTRACT and prefix != "CC"  # every CC test judges whole histories
+    # Every CC test judges whole histories, and is no machine for that.
+    whole = item.get_closest_marker(MACHINE_MARKER) is not None or (len(marker.args) >= _WHOLE_CONTRACT and prefix != "CC")
     layer = 0 if item.path.name.startswith("test_backend_") else 1
     return (1 if whole else 0, layer, _SECTION_ORDER.get(prefix, len(_SECTION_ORDER)), int(number) if number.isdigit() else 0)
 

@@ -14,6 +14,7 @@ from conformance.spec import covers
 pytestmark = pytest.mark.conformance_target("backend")
 
 
+@pytest.mark.conformance_machine
 @covers("BK-4", "BK-5", "BK-6", "BK-7", "BK-8", "BK-9", "BK-10", "BK-11", "BK-12", "BK-13", "BK-15", "BK-16", "BK-17")
 def test_backend_agrees_with_model(harness: Harness) -> None:
     run_state_machine_as_test(machine(BackendMachine.for_harness(harness)), settings=settings(settings.default))

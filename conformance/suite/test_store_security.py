@@ -48,6 +48,7 @@ pytestmark = pytest.mark.conformance_target("store")
 # ---------------------------------------------------------------- SEC-3: another owner's task is a missing task
 
 
+@pytest.mark.conformance_machine
 @covers("SEC-3", "SEC-4")
 def test_owner_isolation_probe_machine(harness: Harness) -> None:
     assert settings.default is not None  # Hypothesis always has a profile loaded (its own default at least)
