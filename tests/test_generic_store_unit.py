@@ -105,6 +105,7 @@ from conformance.taskstore import (
     owner_prefix,
     task_key,
 )
+from conformance.taskstore.codec import copy_json
 from reference_backend.memory import InMemoryBackend
 from testbed.backends.correct import HidingBackend
 
@@ -1235,6 +1236,18 @@ def test_every_decode_is_a_record_of_its_own() -> None:
             decode_record(stored.data.replace(b'"pending":false', b'"pending":0'), 1)
 
     run(body)
+
+
+def test_copies_of_deep_values_need_no_recursion() -> None:
+    deep: Any = [{"leaf": 1}, "x"]
+    for _ in range(5_000):
+        deep = {"k": [deep, 2]}
+    a, b = copy_json(deep), deep
+    levels = 0
+    while isinstance(b, dict):  # equal, and every container new, all the way down (== itself would recurse)
+        assert type(a) is dict and a is not b and list(a) == ["k"] and a["k"] is not b["k"] and a["k"][1] == 2
+        a, b, levels = a["k"][0], b["k"][0], levels + 1
+    assert levels == 5_000 and a == b and a is not b and a[0] is not b[0]
 
 
 # ---------------------------------------------------------------- the model, and the store against it

@@ -164,9 +164,24 @@ def _decode_document(document: dict[str, Any]) -> tuple[TaskRecord, bool]:
 
 
 def copy_json(value: Any) -> Any:
-    """A copy of a JSON value whose containers are all new (its strings and numbers are immutable)."""
-    if type(value) is dict:
-        return {name: copy_json(item) for name, item in value.items()}
-    if type(value) is list:
-        return [copy_json(item) for item in value]
-    return value
+    """A copy of a JSON value whose containers are all new (its strings and numbers are immutable).
+
+    Iterative: a record nested as deep as ``json.loads`` reads must copy without a RecursionError.
+    """
+    if type(value) is not dict and type(value) is not list:
+        return value
+    copy: Any = {} if type(value) is dict else []
+    pending: list[tuple[Any, Any]] = [(value, copy)]
+    while pending:
+        source, target = pending.pop()
+        for name, item in (source.items() if type(source) is dict else enumerate(source)):
+            if type(item) is dict or type(item) is list:
+                new: Any = {} if type(item) is dict else []
+                pending.append((item, new))
+            else:
+                new = item
+            if type(target) is dict:
+                target[name] = new
+            else:
+                target.append(new)
+    return copy
