@@ -223,7 +223,7 @@ class Blocking(Generic[C]):
         """
         calls = [tuple(arguments) for arguments in argument_lists]
         self.checked.counters.log.enter(example_context())
-        current = [describe_call(method, calls[0], {})] if calls else [method]
+        current = [method]  # the call under way, for the error's message
 
         async def one_by_one() -> list[Any]:
             answers = []
